@@ -32,3 +32,7 @@ class StateDictError(Mbv2Error, ValueError):
 
 class DeviceError(Mbv2Error, RuntimeError):
     """The requested device, ISA or dtype is not available on this machine."""
+
+
+class ImageNotFoundError(InputError, FileNotFoundError):
+    """An image path handed to the engine does not exist."""

@@ -1,0 +1,116 @@
+"""The `mbv2-engine` command: export, classify, info, demo."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import Mbv2Error
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'224' or '160x128' (height x width)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"size must be H or HxW, got {text!r}")
+    return parts[0], parts[1]
+
+
+def cmd_export(args) -> int:
+    from . import export
+
+    if args.from_torch:
+        path = export.export_from_torch(args.from_torch, args.output, width_mult=args.width or 1.0,
+                                        num_classes=args.num_classes)
+    else:
+        path = export.export_random(args.output, seed=args.seed, width_mult=args.width or 1.0,
+                                    size=args.size, num_classes=args.num_classes or 1000,
+                                    progress=not args.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_classify(args) -> int:
+    from .engine import Engine
+
+    engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
+    for image in args.images:
+        print(image)
+        for p in engine.classify(image, top_k=args.top_k):
+            print(f"  {p.probability:8.4f}  {p.label}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .engine import Engine
+
+    engine = Engine.load(args.model, threads=1, isa=args.isa)
+    size = args.size or engine.input_size
+    meta = engine.meta
+    print(f"{args.model}: MobileNetV2 width {meta['width_mult']}, {engine.num_classes} classes, "
+          f"padding {meta['padding']}, source {meta.get('source')}")
+    print(engine.plan_for(*size))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out_dir, seed=args.seed, repeat=args.repeat, threads=args.threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mbv2-engine", description="Fused-kernel MobileNetV2 inference.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="write a weight file (.npz) from PyTorch weights or random ones")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-torch", metavar="STATE.pth", help="torchvision-style mobilenet_v2 state dict")
+    src.add_argument("--random", action="store_true", help="random weights, BN calibrated on random inputs")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    p.add_argument("--width", type=float, help="width multiplier (default 1.0)")
+    p.add_argument("--num-classes", type=int, help="class count (default: from the state dict, or 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (--random)")
+    p.add_argument("--size", type=parse_size, default=(224, 224), help="input size H or HxW (--random)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("classify", help="print the top-k classes of images")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", required=True, metavar="M.npz")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--isa", default="auto", help="kernel ISA: auto, ref, ...")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("info", help="print the plan: layers, shapes, MACs, parameters, arena bytes")
+    p.add_argument("model", metavar="M.npz")
+    p.add_argument("--size", type=parse_size, help="input size H or HxW (default: the model's)")
+    p.add_argument("--isa", default="auto")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="export a random model, classify a sample image, check against "
+                                    "PyTorch and time both")
+    p.add_argument("--out-dir", default="mbv2-demo", help="where the model and sample image go")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=10, help="timed runs per engine")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Mbv2Error as e:
+        print(f"mbv2-engine {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

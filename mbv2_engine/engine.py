@@ -1,0 +1,183 @@
+"""`Engine`: load a weight file, run images or batches, get logits or labels.
+
+One image's path: `run` -> `_as_batch` (decode, resize, normalise) ->
+`_core.Model.run` (C++: stem and block 0 fused, 16 more fused blocks, head and
+classifier) -> logits.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import format as wformat
+from .arch import MIN_INPUT, Arch, layer_shapes
+from .errors import DeviceError, InputError
+from .preprocess import preprocess, to_rgb_array
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("fp32", "fp16", "bf16")
+
+
+class Prediction(NamedTuple):
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the engine will do for one input shape: layers, kernels and memory."""
+
+    input_hw: tuple[int, int]
+    isa: str
+    arena_bytes: int
+    ring_bytes: int
+    largest_expanded_bytes: int
+    unfused_live_bytes: int
+    layers: tuple[dict, ...]
+
+    @property
+    def macs(self) -> int:
+        return sum(layer["macs"] for layer in self.layers)
+
+    def __str__(self) -> str:
+        rows = [f"{'layer':<11}{'in':>13}{'out':>13}{'cin':>6}{'hidden':>7}{'cout':>6}{'s':>3}"
+                f"{'res':>5}{'MMACs':>9}{'params':>9}  kernels"]
+        for L in self.layers:
+            hw_in, hw_out = "x".join(map(str, L["in_hw"])), "x".join(map(str, L["out_hw"]))
+            rows.append(f"{L['name']:<11}{hw_in:>13}{hw_out:>13}{L['cin']:>6}{L['hidden'] or '':>7}"
+                        f"{L['cout']:>6}{L['stride']:>3}{'yes' if L['residual'] else '':>5}"
+                        f"{L['macs'] / 1e6:>9.2f}{L['params']:>9}  {', '.join(L.get('kernels', ()))}")
+        params = sum(L["params"] for L in self.layers)
+        rows.append(f"total: {self.macs / 1e6:.2f} M multiply-adds, {params / 1e6:.3f} M parameters "
+                    f"(BN folded), ISA {self.isa}")
+        rows.append(f"arena: {self.arena_bytes:,} bytes (ring buffers {self.ring_bytes:,}); an unfused "
+                    f"engine keeps about {self.unfused_live_bytes:,} live, the largest expanded tensor "
+                    f"alone is {self.largest_expanded_bytes:,}")
+        return "\n".join(rows)
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Engine:
+    """A loaded MobileNetV2, ready to run. Build one with `Engine.load(path)`."""
+
+    def __init__(self, meta: dict, arch: Arch, backend, device: str):
+        self.meta, self.arch, self.device = meta, arch, device
+        self._backend = backend
+
+    @classmethod
+    def load(cls, path, device: str = "cpu", threads: int | None = None, dtype: str = "fp32",
+             isa: str = "auto") -> "Engine":
+        """Read a weight file (docs/format.md) and repack it for the chosen device's kernels."""
+        if device not in DEVICES:
+            raise DeviceError(f"device must be one of {DEVICES}, got {device!r}")
+        if dtype not in DTYPES:
+            raise DeviceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads must be a positive int or None, got {threads!r}")
+        arrays, meta, arch = wformat.load(path)
+        if device == "cuda":
+            from .gpu import GpuRunner
+            backend = GpuRunner(arrays, arch, meta["padding"], dtype=dtype)
+        else:
+            if dtype != "fp32":
+                raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
+            from . import _core
+            blocks = [(b.cin, b.t, b.cout, b.stride) for b in arch.blocks]
+            try:
+                backend = _core.Model(arrays, blocks, arch.stem, arch.last, arch.num_classes,
+                                      meta["padding"], isa, threads or default_threads())
+            except ValueError as e:
+                raise DeviceError(str(e)) from e
+        return cls(meta, arch, backend, device)
+
+    @property
+    def num_classes(self) -> int:
+        return self.arch.num_classes
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        h, w = self.meta["input_size"]
+        return int(h), int(w)
+
+    @property
+    def labels(self) -> list[str] | None:
+        return self.meta.get("labels")
+
+    @property
+    def plan(self) -> Plan:
+        """The plan for the default input size; `plan_for(h, w)` for any other."""
+        return self.plan_for(*self.input_size)
+
+    def plan_for(self, height: int, width: int) -> Plan:
+        if min(height, width) < MIN_INPUT:
+            raise InputError(f"input {height}x{width} is smaller than {MIN_INPUT}x{MIN_INPUT}")
+        core = self._backend.plan(height, width)
+        layers = []
+        for shape, info in zip(layer_shapes(self.arch, height, width), core["layers"]):
+            layers.append({**shape.__dict__, **info})
+        return Plan((height, width), core["isa"], core["arena_bytes"], core["ring_bytes"],
+                    core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
+
+    def run(self, x) -> np.ndarray:
+        """Logits: (K,) for one image (path, PIL image, uint8 HxWx3), (N, K) for a float batch."""
+        batch, single = self._as_batch(x)
+        logits = self._backend.run(batch)
+        return logits[0] if single else logits
+
+    def classify(self, x, top_k: int = 5):
+        """Top-k predictions: a list of `Prediction` for an image, a list of lists for a batch."""
+        if not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive int, got {top_k!r}")
+        logits = np.asarray(self.run(x), dtype=np.float64)
+        single = logits.ndim == 1
+        preds = [self._top_k(row, min(top_k, self.num_classes)) for row in np.atleast_2d(logits)]
+        return preds[0] if single else preds
+
+    def _top_k(self, logits: np.ndarray, k: int) -> list[Prediction]:
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")[:k]
+        names = self.labels
+        return [Prediction(int(i), names[i] if names else f"class {i}", float(p[i])) for i in order]
+
+    def preprocess(self, image) -> np.ndarray:
+        """An image (path, PIL image, uint8 HxWx3) as the (1, 3, H, W) batch the model takes."""
+        pp = self.meta["preprocess"]
+        return preprocess(to_rgb_array(image), self.input_size, pp["crop_fraction"], pp["mean"], pp["std"])
+
+    def _as_batch(self, x) -> tuple[np.ndarray, bool]:
+        """(batch, is_single_image): decode and normalise an image, or check a float batch."""
+        if _is_float_batch(x):
+            return _check_batch(np.asarray(x)), False
+        return self.preprocess(x), True
+
+
+def _is_float_batch(x) -> bool:
+    if type(x).__module__.startswith("torch"):
+        return True
+    return isinstance(x, np.ndarray) and x.dtype != np.uint8
+
+
+def _check_batch(x: np.ndarray) -> np.ndarray:
+    if x.dtype != np.float32:
+        raise InputError(f"a batch must be float32 (N, 3, H, W), got dtype {x.dtype}; "
+                         f"an image must be uint8 HxWx3")
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise InputError(f"a batch must have shape (N, 3, H, W), got {x.shape}")
+    n, _, h, w = x.shape
+    if n == 0:
+        raise InputError("the batch is empty (N = 0)")
+    if min(h, w) < MIN_INPUT:
+        raise InputError(f"input {h}x{w} is smaller than {MIN_INPUT}x{MIN_INPUT}")
+    if not np.isfinite(x).all():
+        raise InputError(f"the batch holds {int(np.size(x) - np.isfinite(x).sum())} NaN or Inf values")
+    return np.ascontiguousarray(x)

@@ -1,0 +1,85 @@
+"""The mbv2-engine command line, run in-process through `main` and once as a real process."""
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mbv2_engine import Engine
+from mbv2_engine.cli import main
+from mbv2_engine.export import random_model
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, sample_rgb):
+    d = tmp_path_factory.mktemp("imgs")
+    Image.fromarray(sample_rgb).save(d / "a.png")
+    Image.fromarray(sample_rgb[::-1].copy()).save(d / "b.jpg")
+    return [str(d / "a.png"), str(d / "b.jpg")]
+
+
+def test_export_random_then_info(tmp_path, capsys):
+    out = tmp_path / "r.npz"
+    assert main(["export", "--random", "--seed", "5", "--width", "0.5", "--size", "96x80",
+                 "--num-classes", "7", "-o", str(out), "--quiet"]) == 0
+    engine = Engine.load(out)
+    assert engine.num_classes == 7 and engine.input_size == (96, 80)
+    assert engine.meta["width_mult"] == 0.5 and engine.meta["source"]["seed"] == 5
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "block16" in text and "arena" in text and "multiply-adds" in text and "96x80" in text
+
+
+def test_classify_prints_top5_per_image(small_model_path, images, capsys):
+    assert main(["classify", *images, "--model", str(small_model_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == images[0] and lines[6] == images[1]
+    assert len(lines) == 12 and all("class " in line for line in lines[1:6])
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_export_from_torch(tmp_path, wrap):
+    model = random_model(seed=2, width_mult=0.35, num_classes=5, size=(64, 64), progress=False)
+    sd = model.state_dict()
+    torch.save({"state_dict": sd} if wrap else sd, tmp_path / "s.pth")
+    assert main(["export", "--from-torch", str(tmp_path / "s.pth"), "--width", "0.35",
+                 "-o", str(tmp_path / "t.npz")]) == 0
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert (Engine.load(tmp_path / "t.npz").run(x).argmax(1) == ref.argmax(1)).all()
+
+
+def test_export_from_torch_wrong_keys_is_a_clear_error(tmp_path, capsys):
+    torch.save({"fc.weight": torch.zeros(3, 3)}, tmp_path / "bad.pth")
+    assert main(["export", "--from-torch", str(tmp_path / "bad.pth"), "-o", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "features.0.0.weight" in err
+
+
+def test_missing_model_is_exit_2(tmp_path, images, capsys):
+    assert main(["classify", images[0], "--model", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+def test_bad_size_argument(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--random", "--size", "big", "-o", "x.npz"])
+    assert "size must be H or HxW" in capsys.readouterr().err
+
+
+def test_demo_runs_and_checks_against_pytorch(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mbv2_engine", "demo", "--out-dir", str(tmp_path),
+                           "--repeat", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "demo passed" in proc.stdout and "PyTorch eager" in proc.stdout
+    assert (tmp_path / "mbv2_random.npz").is_file() and (tmp_path / "sample.png").is_file()
+
+
+def test_console_script_is_declared():
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("mbv2-engine") == "mbv2_engine.cli:main"
