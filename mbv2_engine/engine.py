@@ -62,8 +62,15 @@ class Plan:
 
 
 def default_threads() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Physical cores among the CPUs this process may use: SMT siblings share one core's FMA units."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add(Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list").read_text())
+        except OSError:
+            cores.add(cpu)  # no topology exposed: count logical CPUs
+    return max(1, len(cores))
 
 
 class Engine:

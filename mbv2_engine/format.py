@@ -75,12 +75,17 @@ def _numbers(v, n: int) -> bool:
     return isinstance(v, list) and len(v) == n and all(_is_number(x) for x in v)
 
 
+def _differences(have, want, extra_word: str) -> str:
+    """Empty when `have` holds exactly the names in `want`; otherwise every name missing and extra."""
+    missing = [k for k in want if k not in have]
+    extra = sorted(set(have) - set(want))
+    return ", ".join([f"missing {missing}"] * bool(missing) + [f"{extra_word} {extra}"] * bool(extra))
+
+
 def _check_keys(obj: dict, keys: tuple[str, ...], what: str) -> None:
-    missing = [k for k in keys if k not in obj]
-    unknown = sorted(set(obj) - set(keys))
-    if missing or unknown:
-        raise ModelFormatError(f"{what}: missing keys {missing}, unknown keys {unknown} "
-                               f"(format version {FORMAT_VERSION} has exactly {list(keys)})")
+    diff = _differences(obj, keys, "unknown")
+    if diff:
+        raise ModelFormatError(f"{what}: {diff} keys (format version {FORMAT_VERSION} has exactly {list(keys)})")
 
 
 def check_version(meta) -> None:
@@ -139,11 +144,9 @@ def check_meta(meta) -> Arch:
 
 def check_members(names, expected: dict) -> None:
     """The array members must be exactly the expected ones; name every difference."""
-    missing = [n for n in expected if n not in names]
-    extra = sorted(set(names) - set(expected))
-    if missing or extra:
-        raise ModelFormatError(f"wrong array members for this architecture: missing {missing}, "
-                               f"unexpected {extra}")
+    diff = _differences(names, expected, "unexpected")
+    if diff:
+        raise ModelFormatError(f"wrong array members for this architecture: {diff}")
 
 
 def check_header(name: str, dtype: np.dtype, shape: tuple, fortran: bool, expected: tuple) -> None:
@@ -220,8 +223,10 @@ def _read(zf: zipfile.ZipFile) -> WeightFile:
 def load(path) -> WeightFile:
     """Read and fully validate a weight file; returns (arrays, meta, arch)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ModelFileNotFoundError(f"weight file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ModelFormatError(f"{path} is not a file; expected an mbv2-engine weight file (.npz)")
     with open(path, "rb") as f:
         if f.read(2) != b"PK":
             raise ModelFormatError(f"{path} is not a zip/npz archive; expected an mbv2-engine weight "
