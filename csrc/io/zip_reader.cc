@@ -36,7 +36,7 @@ constexpr std::uint16_t kMethodStored = 0;
 constexpr std::uint16_t kMethodDeflate = 8;
 
 [[noreturn]] void fail(const std::string& message) {
-  throw Error(Status::kInvalidFormat, "not a valid .npz (zip) archive: " + message);
+  throw Error(Status::kInvalidFormat, "truncated or corrupt zip archive: " + message);
 }
 
 // [offset, offset + length) of `buffer`, or an error naming `what` when it
@@ -277,10 +277,14 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   std::error_code ec;
   fs::file_status status = fs::status(path, ec);
   if (!fs::exists(status)) throw Error(Status::kFileNotFound, "weight file '" + path + "' does not exist");
-  if (!fs::is_regular_file(status)) throw Error(Status::kIoError, "weight file '" + path + "' is not a regular file");
+  if (!fs::is_regular_file(status)) {
+    throw Error(Status::kInvalidFormat, path + " is not a file; expected an mbv2-engine weight file (.npz)");
+  }
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) throw Error(Status::kIoError, "cannot open weight file '" + path + "'");
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(file.tellg()));
+  std::streamoff size = file.tellg();
+  if (size < 0) throw Error(Status::kIoError, "cannot read weight file '" + path + "'");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   file.seekg(0);
   if (!file.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
     throw Error(Status::kIoError, "cannot read weight file '" + path + "'");

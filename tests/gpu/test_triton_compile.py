@@ -48,7 +48,7 @@ def test_plan_compiles_and_fits(report, dtype, target):
 
 
 @pytest.mark.xfail(reason="ptxas still spills registers in some configurations (listed in docs/gpu.md); "
-                          "tiles are to be re-chosen by measuring on a GPU", strict=False)
+                          "tiles are to be re-chosen by measuring on a GPU", strict=True)
 @pytest.mark.parametrize("target", SHARED_LIMIT)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_plan_has_no_register_spills(report, dtype, target):

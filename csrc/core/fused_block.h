@@ -1,0 +1,114 @@
+// The fused inverted-residual block (DESIGN.md section 3) and the row producers
+// and consumers that let the stem and the head fuse into it.
+//
+// The driver only ever asks a RowSource for "row iy of the depthwise input" and
+// hands finished output rows to a RowSink. An expand conv, a plain copy (t = 1),
+// or the stem conv straight from the image are RowSources; a tensor or the head
+// conv + pooling are RowSinks. So one loop serves every block of the network.
+#pragma once
+
+#include <cstddef>
+
+#include "core/common.h"
+#include "core/kernel_set.h"
+#include "core/packing.h"
+
+namespace mbv2 {
+
+// Where a block sits at one input size.
+struct BlockGeometry {
+  size_t h, w;                // input rows and columns
+  size_t ho, wo;              // output rows and columns
+  size_t pad_top, pad_left;   // zero rows/columns before the input (0 or 1)
+  size_t chunk;               // hidden channels per depthwise -> project step
+};
+
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks);
+
+// Ring buffer: 3 rows of (w + 2) pixels x hidden; zero columns either side stand
+// in for left/right padding, a zeroed slot for a top/bottom padding row.
+size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g);
+// Depthwise output tile for one chunk: wo pixels x chunk channels.
+size_t tile_floats(const BlockGeometry& g);
+
+struct BlockScratch {
+  float* ring;
+  float* tile;
+};
+
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  // Writes row iy of the depthwise input (w pixels x hidden, ReLU6 applied) to dst.
+  virtual void produce(size_t iy, float* dst) const = 0;
+};
+
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  // Where output row oy (wo x cout) is accumulated.
+  virtual float* row(size_t oy) = 0;
+  // Called once row oy is complete.
+  virtual void finish(size_t /*oy*/) {}
+};
+
+// Runs one block for one image. `residual` is the block input tensor when the
+// block adds it (stride 1, cin == cout), else null.
+void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
+                     const float* residual, RowSink& sink, const BlockScratch& scratch);
+
+// The same, for a block whose input is a stored NHWC tensor (h x w x cin):
+// its rows come from the expand conv, or are copied when t = 1.
+void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
+                           RowSink& sink, const BlockScratch& scratch);
+
+// Writes output rows into an NHWC tensor.
+class TensorSink : public RowSink {
+ public:
+  TensorSink(float* dst, size_t row_floats) : dst_(dst), row_floats_(row_floats) {}
+  float* row(size_t oy) override { return dst_ + oy * row_floats_; }
+
+ private:
+  float* dst_;
+  size_t row_floats_;
+};
+
+// Head fusion: each finished row goes through the head 1x1 conv + ReLU6 into
+// the pooled sum, so neither the last block's output nor the head's exists whole.
+class HeadSink : public RowSink {
+ public:
+  // row_buffer: width x cin floats; pooled: head.n floats, zeroed here.
+  HeadSink(const KernelSet& ks, const PackedConv& head, float* row_buffer, size_t width, float* pooled);
+  float* row(size_t) override { return row_; }
+  void finish(size_t) override;
+  // Turns the sum into the average over `pixels` positions.
+  void average(size_t pixels);
+
+ private:
+  const KernelSet& ks_;
+  const PackedConv& head_;
+  float* row_;
+  size_t width_;
+  float* pooled_;
+};
+
+// The image, NHWC, padded with a zero column either side and a zero row after
+// the last, so the stem kernel reads padding as ordinary pixels.
+size_t padded_image_floats(size_t h, size_t w);
+void load_padded_image(const float* x, Layout layout, size_t h, size_t w, float* dst);
+
+// Stem fusion: rows of the stem conv, produced on demand into block 0's ring.
+class StemSource : public RowSource {
+ public:
+  StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
+             Padding padding);
+  void produce(size_t iy, float* dst) const override;
+
+ private:
+  const KernelSet& ks_;
+  const PackedConv& stem_;
+  const float* image_;
+  size_t h_, wo_, pad_top_, pad_left_, row_stride_;
+};
+
+}  // namespace mbv2

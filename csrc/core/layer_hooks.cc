@@ -1,0 +1,102 @@
+#include "core/layer_hooks.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "core/fused_block.h"
+#include "core/kernel_set.h"
+#include "core/packing.h"
+
+namespace mbv2 {
+namespace {
+
+// (N, H, W, C) with every dimension >= 1, and C as expected when given.
+void check_nhwc(const std::vector<size_t>& shape, size_t channels) {
+  const bool ok = shape.size() == 4 && std::all_of(shape.begin(), shape.end(), [](size_t d) { return d > 0; }) &&
+                  (channels == 0 || shape[3] == channels);
+  if (!ok) {
+    throw std::invalid_argument("input has shape " + shape_str(shape) + ", expected (N, H, W, " +
+                                (channels ? std::to_string(channels) : std::string("C")) + ") with every size >= 1");
+  }
+}
+
+const ArrayView& require_weight(const ArrayMap& arrays, const std::string& name) {
+  const auto it = arrays.find(name);
+  if (it == arrays.end()) throw std::invalid_argument("missing array '" + name + "'");
+  if (it->second.shape.empty()) throw std::invalid_argument("array '" + name + "' must have at least one dimension");
+  return it->second;
+}
+
+// The block's spec follows from the arrays: hidden from the depthwise weight,
+// cout from the projection, t = hidden / cin.
+BlockSpec infer_block_spec(const ArrayMap& arrays, size_t cin, size_t stride) {
+  const size_t hidden = require_weight(arrays, "depthwise.weight").shape[0];
+  const size_t cout = require_weight(arrays, "project.weight").shape[0];
+  const bool has_expand = arrays.count("expand.weight") > 0;
+  if (stride != 1 && stride != 2) throw std::invalid_argument("stride must be 1 or 2");
+  if (hidden == 0 || (has_expand ? hidden % cin != 0 || hidden == cin : hidden != cin)) {
+    throw std::invalid_argument("hidden channels (" + std::to_string(hidden) +
+                                ") must be a positive multiple of cin (" +
+                                std::to_string(cin) + "), and differ from it exactly when there is an expand conv");
+  }
+  return {cin, hidden / cin, cout, stride};
+}
+
+}  // namespace
+
+Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
+                         const std::vector<size_t>& x_shape, size_t stride, Padding padding) {
+  check_nhwc(x_shape, 0);
+  const KernelSet ks = select_kernels(isa);
+  const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], cin = x_shape[3];
+  const PackedBlock block = pack_block(arrays, "", infer_block_spec(arrays, cin, stride), ks);
+  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks);
+  AlignedBuffer scratch(ring_floats(block.spec, g) + tile_floats(g));
+  const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
+  Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
+  for (size_t i = 0; i < n; i++) {
+    TensorSink sink(out.data.data() + i * g.ho * g.wo * block.spec.cout, g.wo * block.spec.cout);
+    run_block_from_tensor(ks, block, g, x + i * h * w * cin, sink, s);
+  }
+  return out;
+}
+
+Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
+                      const std::vector<size_t>& x_shape, Padding padding) {
+  check_nhwc(x_shape, 3);
+  const KernelSet ks = select_kernels(isa);
+  const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2];
+  const size_t c0 = require_weight(arrays, "weight").shape[0];
+  const PackedConv stem = pack_conv(arrays, "", {c0, 3, 3, 3}, ks.stem.nr, true);
+  const size_t ho = conv_out(h, 2), wo = conv_out(w, 2);
+  AlignedBuffer image(padded_image_floats(h, w));
+  Tensor out{std::vector<float>(n * ho * wo * c0), {n, ho, wo, c0}};
+  for (size_t i = 0; i < n; i++) {
+    load_padded_image(x + i * h * w * 3, Layout::NHWC, h, w, image.data());
+    const StemSource source(ks, stem, image.data(), h, w, padding);
+    for (size_t y = 0; y < ho; y++) source.produce(y, out.data.data() + (i * ho + y) * wo * c0);
+  }
+  return out;
+}
+
+Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
+                      const std::vector<size_t>& x_shape) {
+  check_nhwc(x_shape, 0);
+  const KernelSet ks = select_kernels(isa);
+  const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], c = x_shape[3];
+  const size_t last = require_weight(arrays, "weight").shape[0];
+  const PackedConv head = pack_conv(arrays, "", {last, c}, ks.head.nr, true);
+  AlignedBuffer row(w * c);
+  Tensor out{std::vector<float>(n * last), {n, last}};
+  for (size_t i = 0; i < n; i++) {
+    HeadSink sink(ks, head, row.data(), w, out.data.data() + i * last);
+    for (size_t y = 0; y < h; y++) {
+      std::copy_n(x + (i * h + y) * w * c, w * c, sink.row(y));
+      sink.finish(y);
+    }
+    sink.average(h * w);
+  }
+  return out;
+}
+
+}  // namespace mbv2

@@ -1,0 +1,59 @@
+// The whole network: packed weights (shared, read-only after construction),
+// cached per-shape plans, and a pool of arenas so concurrent run() calls never
+// share scratch memory.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/common.h"
+#include "core/kernel_set.h"
+#include "core/packing.h"
+#include "core/plan.h"
+
+namespace mbv2 {
+
+constexpr size_t kMinInputSide = 32;    // five stride-2 stages leave a 1x1 map
+constexpr size_t kMaxInputSide = 8192;  // keeps every size product far from overflow
+
+class Model {
+ public:
+  // Validates `spec` and every array (names and shapes of docs/format.md;
+  // std::invalid_argument on the first mismatch), then repacks the weights for
+  // the kernels of `isa`. The arrays are not referenced afterwards.
+  Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads);
+
+  // Thread-safe; the plan is computed on first use of a size and cached.
+  std::shared_ptr<const Plan> plan(size_t height, size_t width) const;
+
+  // Logits (n x num_classes) for n images of 3 x height x width (or height x
+  // width x 3 for NHWC). Thread-safe: each call leases its own arena.
+  void run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const;
+
+  const std::string& isa() const { return ks_.isa; }
+  size_t threads() const { return threads_; }
+  const NetworkSpec& spec() const { return spec_; }
+
+ private:
+  class ArenaLease;
+  void run_image(const Plan& plan, const float* x, Layout layout, float* arena, float* logits) const;
+
+  NetworkSpec spec_;
+  KernelSet ks_;
+  size_t threads_;
+  PackedConv stem_, head_, classifier_;
+  std::vector<PackedBlock> blocks_;
+
+  mutable std::mutex mutex_;  // guards the two caches below
+  mutable std::map<std::pair<size_t, size_t>, std::shared_ptr<const Plan>> plans_;
+  mutable std::vector<std::unique_ptr<AlignedBuffer>> idle_arenas_;
+};
+
+// Throws std::invalid_argument unless n >= 1 and both sides are in range.
+void check_input_size(size_t n, size_t height, size_t width);
+
+}  // namespace mbv2

@@ -1,0 +1,87 @@
+#include "core/plan.h"
+
+#include <algorithm>
+
+namespace mbv2 {
+namespace {
+
+// Keeps every region on its own 64-byte line, as the arena itself is.
+size_t align16(size_t floats) { return (floats + 15) / 16 * 16; }
+
+LayerPlan block_layer(size_t i, const BlockSpec& b, const BlockGeometry& g, const KernelSet& ks) {
+  const size_t hidden = b.hidden();
+  const uint64_t expand = b.has_expand() ? uint64_t(g.h) * g.w * b.cin * hidden : 0;
+  std::vector<std::string> kernels;
+  if (b.has_expand()) kernels.emplace_back(ks.expand.name);
+  kernels.emplace_back(ks.dwconv(b.stride).name);
+  kernels.emplace_back(ks.project.name);
+  return {"block" + std::to_string(i), g.h, g.w, g.ho, g.wo, b.cin, hidden, b.cout, b.stride, b.residual(),
+          g.pad_top, g.pad_left, expand + uint64_t(g.ho) * g.wo * hidden * (9 + b.cout), g.chunk, kernels};
+}
+
+// Live floats of a layer-by-layer engine running block b: its input, the
+// expanded and depthwise tensors, and its output all exist at the same moment.
+size_t unfused_block_floats(const BlockSpec& b, const BlockGeometry& g) {
+  const size_t expanded = b.has_expand() ? g.h * g.w * b.hidden() : 0;
+  return g.h * g.w * b.cin + expanded + g.ho * g.wo * (b.hidden() + b.cout);
+}
+
+void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
+  const size_t sh = conv_out(plan.height, 2), sw = conv_out(plan.width, 2);
+  plan.layers.push_back({"stem", plan.height, plan.width, sh, sw, 3, 0, spec.stem, 2, false,
+                         pad_before(plan.height, 2, spec.padding), pad_before(plan.width, 2, spec.padding),
+                         uint64_t(sh) * sw * spec.stem * 27, 0, {ks.stem.name}});
+  size_t h = sh, w = sw;
+  for (size_t i = 0; i < spec.blocks.size(); i++) {
+    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks));
+    plan.layers.push_back(block_layer(i, spec.blocks[i], plan.blocks.back(), ks));
+    h = plan.blocks.back().ho;
+    w = plan.blocks.back().wo;
+  }
+  const size_t cin = spec.blocks.back().cout;
+  plan.layers.push_back({"head", h, w, h, w, cin, 0, spec.last, 1, false, 0, 0, uint64_t(h) * w * cin * spec.last, 0,
+                         {ks.head.name}});
+  plan.layers.push_back({"classifier", 1, 1, 1, 1, spec.last, 0, spec.num_classes, 1, false, 0, 0,
+                         uint64_t(spec.last) * spec.num_classes, 0, {ks.project.name}});
+}
+
+void plan_arena(const NetworkSpec& spec, Plan& plan) {
+  size_t x = padded_image_floats(plan.height, plan.width), y = 0, ring = 0, tile = 0;
+  size_t expanded = 0, unfused = plan.height * plan.width * 3 + plan.blocks[0].h * plan.blocks[0].w * spec.stem;
+  for (size_t i = 0; i < spec.blocks.size(); i++) {
+    const BlockSpec& b = spec.blocks[i];
+    const BlockGeometry& g = plan.blocks[i];
+    size_t& out = i % 2 == 0 ? y : x;
+    if (i + 1 < spec.blocks.size()) out = std::max(out, g.ho * g.wo * b.cout);
+    ring = std::max(ring, ring_floats(b, g));
+    tile = std::max(tile, tile_floats(g));
+    expanded = std::max(expanded, b.has_expand() ? g.h * g.w * b.hidden() : 0);
+    unfused = std::max(unfused, unfused_block_floats(b, g));
+  }
+  const BlockGeometry& last = plan.blocks.back();
+  ArenaLayout& a = plan.arena;
+  a.x = 0;
+  a.y = a.x + align16(x);
+  a.tile = a.y + align16(y);
+  a.head_row = a.tile + align16(tile);
+  a.pooled = a.head_row + align16(last.wo * spec.blocks.back().cout);
+  a.ring = a.pooled + align16(spec.last);
+  a.total = a.ring + align16(ring);
+  plan.arena_bytes = a.ring * sizeof(float);
+  plan.ring_bytes = (a.total - a.ring) * sizeof(float);
+  plan.largest_expanded_bytes = expanded * sizeof(float);
+  plan.unfused_live_bytes = unfused * sizeof(float);
+}
+
+}  // namespace
+
+Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width) {
+  Plan plan;
+  plan.height = height;
+  plan.width = width;
+  plan_layers(spec, ks, plan);
+  plan_arena(spec, plan);
+  return plan;
+}
+
+}  // namespace mbv2

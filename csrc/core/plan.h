@@ -1,0 +1,52 @@
+// Everything that depends on the input size, computed once per (H, W): layer
+// shapes, pads, work, chosen kernels, chunk sizes and the arena layout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/common.h"
+#include "core/fused_block.h"
+#include "core/kernel_set.h"
+
+namespace mbv2 {
+
+struct NetworkSpec {
+  size_t stem = 0, last = 0, num_classes = 0;
+  std::vector<BlockSpec> blocks;
+  Padding padding = Padding::Torch;
+};
+
+struct LayerPlan {
+  std::string name;
+  size_t in_h, in_w, out_h, out_w;
+  size_t cin, hidden, cout, stride;
+  bool residual;
+  size_t pad_top, pad_left;
+  uint64_t macs;
+  size_t chunk;  // 0 for layers without a hidden dimension
+  std::vector<std::string> kernels;
+};
+
+// Offsets in floats into one arena. Block i writes its output to y when i is
+// even and to x when odd, so x first holds the image and is free again by the
+// time block 1 writes; the last block writes nowhere (the head consumes it).
+struct ArenaLayout {
+  size_t x = 0, y = 0, ring = 0, tile = 0, head_row = 0, pooled = 0, total = 0;
+};
+
+struct Plan {
+  size_t height = 0, width = 0;
+  std::vector<BlockGeometry> blocks;
+  std::vector<LayerPlan> layers;  // stem, blocks, head, classifier
+  ArenaLayout arena;
+  size_t arena_bytes = 0;             // everything but the ring buffer
+  size_t ring_bytes = 0;              // the ring buffer of the widest block
+  size_t largest_expanded_bytes = 0;  // the largest expanded tensor an unfused engine stores
+  size_t unfused_live_bytes = 0;      // most bytes live at once in a layer-by-layer engine
+};
+
+Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width);
+
+}  // namespace mbv2

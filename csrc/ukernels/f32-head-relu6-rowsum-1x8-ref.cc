@@ -1,0 +1,11 @@
+// Scalar twin of the head: 1x1 conv + ReLU6 summed over the row's pixels, so the
+// full-width head activation never needs storing before the average pool.
+#include "ukernels/ref-common.h"
+#include "ukernels/ukernels.h"
+
+void mbv2_f32_head_relu6_rowsum_ukernel_1x8__ref(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                                 const float* w, float* sum) {
+  mbv2::ref::biased_gemm<8>(m, nc, kc, a, a_stride, w, [&](size_t, size_t n0, size_t nn, const float* acc) {
+    for (size_t j = 0; j < nn; j++) sum[n0 + j] += mbv2::ref::relu6(acc[j]);
+  });
+}

@@ -1,0 +1,59 @@
+// Building blocks shared by the scalar reference kernels (and only by them):
+// the plain loops every SIMD kernel is tested against.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+namespace mbv2::ref {
+
+inline float relu6(float v) { return std::min(std::max(v, 0.0f), 6.0f); }
+
+// acc[j] += sum_k a[k] * w[k * NR + j]: one pixel times one packed panel.
+template <size_t NR>
+inline void dot_panel(size_t kc, const float* a, const float* w, float* acc) {
+  for (size_t k = 0; k < kc; k++) {
+    for (size_t j = 0; j < NR; j++) acc[j] += a[k] * w[k * NR + j];
+  }
+}
+
+// The biased GEMM of the expand and head kernels: for every pixel i and panel
+// of NR output channels starting at n0, acc = bias + a_i . panel; the caller's
+// epilogue(i, n0, nn, acc) consumes the nn valid channels.
+template <size_t NR, class Epilogue>
+inline void biased_gemm(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                        Epilogue epilogue) {
+  for (size_t n0 = 0; n0 < nc; n0 += NR, w += (kc + 1) * NR) {
+    const size_t nn = std::min(NR, nc - n0);
+    for (size_t i = 0; i < m; i++) {
+      float acc[NR];
+      std::memcpy(acc, w, sizeof(acc));
+      dot_panel<NR>(kc, a + i * a_stride, w + NR, acc);
+      epilogue(i, n0, nn, acc);
+    }
+  }
+}
+
+// The depthwise 3x3 kernels differ only in how far one output pixel moves the
+// input window, so both twins instantiate this one loop.
+template <size_t NR, size_t Stride>
+inline void dwconv3x3_relu6(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
+                            const float* w, float* out, size_t out_pixel_stride) {
+  for (size_t c0 = 0; c0 < channels; c0 += NR, w += 10 * NR) {
+    const size_t cc = std::min(NR, channels - c0);
+    for (size_t x = 0; x < wo; x++) {
+      for (size_t j = 0; j < cc; j++) {
+        float acc = w[j];
+        for (size_t ky = 0; ky < 3; ky++) {
+          for (size_t kx = 0; kx < 3; kx++) {
+            acc += rows[ky][(x * Stride + kx) * in_pixel_stride + c0 + j] * w[NR + (ky * 3 + kx) * NR + j];
+          }
+        }
+        out[x * out_pixel_stride + c0 + j] = relu6(acc);
+      }
+    }
+  }
+}
+
+}  // namespace mbv2::ref

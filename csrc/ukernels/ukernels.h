@@ -1,0 +1,53 @@
+// Microkernel function types and declarations.
+//
+// Microkernels know nothing of tensors or layers: pointers, counts and strides
+// (all strides in floats). Weights come packed by core/packing.h into panels of
+// `nr` output channels (nr from registry.inc), zero-padded past the last channel:
+//   with bias:    [nr biases][k rows of nr weights]   (expand, dwconv, stem, head)
+//   without bias: [k rows of nr weights]              (project: its accumulator
+//                                                      already holds the bias)
+// so a SIMD kernel loads one aligned vector per k and never branches on the tail
+// inside its main loop.
+#pragma once
+
+#include <cstddef>
+
+extern "C" {
+
+// c[i][n] = relu6(bias[n] + sum_k a[i][k] * w[k][n]) for i < m, n < nc.
+// The 1x1 expand conv over one row of pixels (m = W, kc = Cin, nc = hidden).
+typedef void mbv2_expand_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                    const float* w, float* c, size_t c_stride);
+
+// c[i][n] += sum_k a[i][k] * w[k][n] for i < m, n < nc, k < kc. `w` points at row
+// k0 of the first panel; panels lie w_panel_stride floats apart, so a slice of
+// the hidden channels (the depthwise chunk) is multiplied without repacking.
+// The 1x1 projection (m = Wo, kc = chunk, nc = Cout) and the classifier (m = 1).
+typedef void mbv2_project_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                     const float* w, size_t w_panel_stride, float* c, size_t c_stride);
+
+// Depthwise 3x3 + bias + ReLU6 for one output row of `wo` pixels and `channels`
+// channels. rows[ky] points at the input pixel under tap (ky, kx = 0) of output
+// pixel 0, channel 0 of the chunk; input pixels lie in_pixel_stride apart (the
+// full hidden width), so the kernel reads a channel slice of the ring buffer.
+typedef void mbv2_dwconv3x3s1_ukernel_fn(size_t wo, size_t channels, const float* const* rows,
+                                         size_t in_pixel_stride, const float* w, float* out,
+                                         size_t out_pixel_stride);
+typedef mbv2_dwconv3x3s1_ukernel_fn mbv2_dwconv3x3s2_ukernel_fn;
+
+// Stem: 3x3 stride-2 conv over 3 interleaved input channels + bias + ReLU6 for
+// one output row. rows[ky] as for the depthwise kernels, pixel stride 3; the
+// packed k index is ci * 9 + ky * 3 + kx (the file's (out, in, ky, kx) order).
+typedef void mbv2_stem_ukernel_fn(size_t wo, size_t nc, const float* const* rows, const float* w,
+                                  float* out, size_t out_pixel_stride);
+
+// Head: sum[n] += sum_i relu6(bias[n] + sum_k a[i][k] * w[k][n]): the last 1x1
+// conv of one row folded straight into the global-average-pool sum.
+typedef void mbv2_head_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                  const float* w, float* sum);
+
+}  // extern "C"
+
+#define MBV2_UKERNEL(isa, op, name, nr) extern "C" mbv2_##op##_ukernel_fn name;
+#include "ukernels/registry.inc"
+#undef MBV2_UKERNEL

@@ -1,0 +1,189 @@
+"""The whole network through `_core.Model` vs the float64 reference, its plan, and its refusals."""
+import threading
+
+import numpy as np
+import pytest
+
+from mbv2_engine import _core, reference
+from mbv2_engine.arch import Arch, BlockSpec, build_arch, layer_shapes
+from tolerances import assert_close
+
+NUM_CLASSES = 10
+
+
+def network_arrays(arch, seed):
+    """Random weights under the file's names, scaled so every layer's output stays O(1)."""
+    rng = np.random.default_rng(seed)
+
+    def conv(name, shape, fan_in, gain):
+        arrays[name + ".weight"] = rng.normal(0, gain / np.sqrt(fan_in), shape).astype(np.float32)
+        arrays[name + ".bias"] = rng.normal(0.3, 0.5, shape[0]).astype(np.float32)
+
+    arrays = {}
+    conv("stem", (arch.stem, 3, 3, 3), 27, 2.0)
+    for i, b in enumerate(arch.blocks):
+        if b.has_expand:
+            conv(f"blocks.{i}.expand", (b.hidden, b.cin), b.cin, 2.0)
+        conv(f"blocks.{i}.depthwise", (b.hidden, 3, 3), 9, 1.5)
+        conv(f"blocks.{i}.project", (b.cout, b.hidden), b.hidden, 0.7)
+    conv("head", (arch.last, arch.blocks[-1].cout), arch.blocks[-1].cout, 2.0)
+    conv("classifier", (arch.num_classes, arch.last), arch.last, 1.0)
+    return arrays
+
+
+def make_model(arch, arrays, padding="torch", **kwargs):
+    blocks = [(b.cin, b.t, b.cout, b.stride) for b in arch.blocks]
+    return _core.Model(arrays, blocks, arch.stem, arch.last, arch.num_classes, padding, **kwargs)
+
+
+_CACHE = {}
+
+
+def network(width):
+    """(arch, arrays, model) per width, built once: packing the weights is the slow part."""
+    if width not in _CACHE:
+        arch = build_arch(width, NUM_CLASSES)
+        arrays = network_arrays(arch, seed=int(width * 100))
+        _CACHE[width] = arch, arrays, make_model(arch, arrays, isa="ref")
+    return _CACHE[width]
+
+
+def batch(n, h, w, seed=0):
+    return np.random.default_rng(seed).normal(0, 1, (n, 3, h, w)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("h,w", [(32, 32), (64, 48), (97, 65)])
+@pytest.mark.parametrize("width", [0.35, 1.0, 1.4])
+def test_network_matches_reference(width, h, w, n):
+    arch, arrays, model = network(width)
+    x = batch(n, h, w, seed=h + w + n)
+    expected = reference.forward(arrays, arch, x)
+    assert np.abs(expected).max() > 0.1, "degenerate weights: logits vanished"
+    assert_close(model.run(x), expected, "f32_network_vs_f64")
+
+
+@pytest.mark.parametrize("blocks", [
+    pytest.param((BlockSpec(12, 1, 7, 1),), id="one-block"),
+    pytest.param((BlockSpec(12, 1, 7, 2), BlockSpec(7, 3, 7, 1), BlockSpec(7, 6, 9, 2)), id="odd-channels"),
+])
+def test_small_custom_network(blocks):
+    """Any chain of blocks works, down to one block that is both stem-fed and head-fused."""
+    arch = Arch(1.0, 5, 12, blocks, 20)
+    arrays = network_arrays(arch, seed=len(blocks))
+    x = batch(2, 37, 33)
+    for padding in ("torch", "same"):
+        assert_close(make_model(arch, arrays, padding).run(x), reference.forward(arrays, arch, x, padding),
+                     "f32_network_vs_f64")
+
+
+def test_network_same_padding_and_nhwc_layout():
+    arch, arrays, _ = network(0.35)
+    model = make_model(arch, arrays, padding="same", isa="ref")
+    x = batch(2, 64, 45)
+    expected = reference.forward(arrays, arch, x, padding="same")
+    assert_close(model.run(x), expected, "f32_network_vs_f64")
+    assert_close(model.run(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), layout="nhwc"), expected,
+                 "f32_network_vs_f64")
+
+
+def test_concurrent_runs_share_one_model():
+    """run() is re-entrant: threads calling one model at once get exactly the single-threaded answers."""
+    _, _, model = network(0.35)
+    inputs = [batch(1, 32 + 8 * i, 40, seed=i) for i in range(4)]
+    expected = [model.run(x) for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(i):
+        for _ in range(3):
+            results[i] = model.run(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_plan_matches_architecture():
+    arch, _, model = network(1.0)
+    plan = model.plan(97, 65)
+    shapes = layer_shapes(arch, 97, 65)
+    assert [layer["name"] for layer in plan["layers"]] == [s.name for s in shapes]
+    for layer, shape in zip(plan["layers"], shapes):
+        assert (layer["in_hw"], layer["out_hw"], layer["macs"]) == (shape.in_hw, shape.out_hw, shape.macs)
+        assert (layer["cin"], layer["hidden"], layer["cout"], layer["residual"]) == \
+               (shape.cin, shape.hidden, shape.cout, shape.residual)
+    names = {k["name"] for k in _core.ukernels() if k["isa"] == model.isa}
+    assert all(set(layer["kernels"]) <= names and layer["kernels"] for layer in plan["layers"])
+    assert all(layer["chunk"] > 0 for layer in plan["layers"] if layer["hidden"])
+
+
+def test_plan_memory_at_224(capsys):
+    """The fused engine's whole arena is smaller than the one expanded tensor an unfused engine stores."""
+    _, _, model = network(1.0)
+    plan = model.plan(224, 224)
+    # DESIGN.md section 3: input 150,528 + largest block output 200,704 floats, plus small scratch.
+    assert (150_528 + 200_704) * 4 <= plan["arena_bytes"] < 1.5e6
+    assert plan["ring_bytes"] < 135e3  # section 3: "at most about 130 KB" (3 x 114 x 96 floats)
+    assert plan["arena_bytes"] + plan["ring_bytes"] < plan["largest_expanded_bytes"] < plan["unfused_live_bytes"]
+    with capsys.disabled():
+        print(f"\n224x224 plan: arena {plan['arena_bytes']:,} B, ring {plan['ring_bytes']:,} B, "
+              f"largest expanded {plan['largest_expanded_bytes']:,} B, unfused live {plan['unfused_live_bytes']:,} B")
+
+
+def test_isa_selection():
+    arch, arrays, _ = network(0.35)
+    assert _core.available_isas()[0] == "ref"
+    assert make_model(arch, arrays).isa == _core.available_isas()[-1]
+    with pytest.raises(ValueError, match="isa 'avx9' is unknown"):
+        make_model(arch, arrays, isa="avx9")
+
+
+@pytest.mark.parametrize("x,kwargs,message", [
+    (np.zeros((1, 3, 32, 32), np.float64), {}, "float32"),
+    (np.zeros((3, 32, 32), np.float32), {}, r"expected \(N, 3, H, W\)"),
+    (np.zeros((1, 4, 32, 32), np.float32), {}, r"expected \(N, 3, H, W\)"),
+    (np.zeros((1, 32, 32, 3), np.float32), {}, r"expected \(N, 3, H, W\)"),
+    (np.zeros((1, 3, 32, 32), np.float32), dict(layout="nhwc"), r"expected \(N, H, W, 3\)"),
+    (np.zeros((1, 3, 31, 32), np.float32), {}, "between 32 and"),
+    (np.zeros((0, 3, 32, 32), np.float32), {}, "N = 0"),
+    (np.zeros((1, 3, 32, 32), np.float32), dict(layout="chw"), "layout"),
+    ([[0.0]], {}, "numpy array"),
+])
+def test_run_rejects_bad_input(x, kwargs, message):
+    _, _, model = network(0.35)
+    with pytest.raises(ValueError, match=message):
+        model.run(x, **kwargs)
+
+
+def _without(arrays, name):
+    return {k: v for k, v in arrays.items() if k != name}
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda a: _without(a, "blocks.3.project.bias"), "missing array 'blocks.3.project.bias'"),
+    (lambda a: {**a, "blocks.0.expand.weight": a["stem.bias"]}, "unexpected array 'blocks.0.expand.weight'"),
+    (lambda a: {**a, "head.weight": a["head.weight"][:, :-1]}, r"'head.weight' has shape \(1280, 319\), expected"),
+    (lambda a: {**a, "stem.bias": a["stem.bias"].astype(np.float64)}, "'stem.bias' must be float32"),
+])
+def test_model_rejects_bad_arrays(edit, message):
+    arch, arrays, _ = network(1.0)
+    with pytest.raises(ValueError, match=message):
+        make_model(arch, edit(arrays))
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("padding", "valid", "padding"),
+    ("threads", 0, "threads"),
+    ("blocks", [(24, 1, 8, 1)], "cin 24, expected 16"),
+    ("blocks", [(16, 6, 8, 1)], "block 0 must have t = 1"),
+])
+def test_model_rejects_bad_spec(field, value, message):
+    arch, arrays, _ = network(0.35)
+    args = dict(arrays=arrays, blocks=[(b.cin, b.t, b.cout, b.stride) for b in arch.blocks], stem=arch.stem,
+                last=arch.last, num_classes=arch.num_classes, padding="torch", threads=1)
+    with pytest.raises(ValueError, match=message):
+        _core.Model(**{**args, field: value})
