@@ -134,17 +134,23 @@ class Engine:
         return Plan((height, width), core["isa"], core["arena_bytes"], core["ring_bytes"],
                     core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
 
-    def run(self, x) -> np.ndarray:
-        """Logits: (K,) for one image (path, PIL image, uint8 HxWx3), (N, K) for a float batch."""
+    def run(self, x, as_numpy: bool = False):
+        """Logits: (K,) for one image (path, PIL image, uint8 HxWx3), (N, K) for a float batch.
+
+        The CPU engine returns numpy; the GPU engine a torch tensor on the device,
+        or numpy with `as_numpy=True`.
+        """
         batch, single = self._as_batch(x)
         logits = self._backend.run(batch)
+        if as_numpy and not isinstance(logits, np.ndarray):
+            logits = logits.cpu().numpy()
         return logits[0] if single else logits
 
     def classify(self, x, top_k: int = 5):
         """Top-k predictions: a list of `Prediction` for an image, a list of lists for a batch."""
         if not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive int, got {top_k!r}")
-        logits = np.asarray(self.run(x), dtype=np.float64)
+        logits = self.run(x, as_numpy=True).astype(np.float64)
         single = logits.ndim == 1
         preds = [self._top_k(row, min(top_k, self.num_classes)) for row in np.atleast_2d(logits)]
         return preds[0] if single else preds
@@ -161,17 +167,19 @@ class Engine:
         pp = self.meta["preprocess"]
         return preprocess(to_rgb_array(image), self.input_size, pp["crop_fraction"], pp["mean"], pp["std"])
 
-    def _as_batch(self, x) -> tuple[np.ndarray, bool]:
+    def _as_batch(self, x) -> tuple[object, bool]:
         """(batch, is_single_image): decode and normalise an image, or check a float batch."""
-        if _is_float_batch(x):
-            return _check_batch(np.asarray(x)), False
+        if self.device == "cuda" and _is_torch(x):
+            return x, False  # stays on the device; GpuRunner checks it
+        if _is_torch(x):
+            x = x.detach().cpu().numpy()
+        if isinstance(x, np.ndarray) and x.dtype != np.uint8:
+            return _check_batch(x), False
         return self.preprocess(x), True
 
 
-def _is_float_batch(x) -> bool:
-    if type(x).__module__.startswith("torch"):
-        return True
-    return isinstance(x, np.ndarray) and x.dtype != np.uint8
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
 
 
 def _check_batch(x: np.ndarray) -> np.ndarray:

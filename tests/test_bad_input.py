@@ -90,3 +90,11 @@ def test_bad_top_k(small_engine, sample_rgb):
 def test_all_refusals_share_one_base():
     for cls in (DeviceError, ImageNotFoundError, InputError, ModelFileNotFoundError):
         assert issubclass(cls, Mbv2Error)
+
+
+def test_cuda_without_a_gpu_is_a_device_error(small_model_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="CUDA|triton"):
+        Engine.load(small_model_path, device="cuda", dtype="fp16")
