@@ -1,14 +1,17 @@
 """The mbv2-engine command line, run in-process through `main` and once as a real process."""
+import os
+import shutil
 import subprocess
 import sys
-import shutil
 from importlib.metadata import PackageNotFoundError, distribution, entry_points
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import mbv2_engine
 from mbv2_engine import Engine
 from mbv2_engine.cli import main
 from mbv2_engine.export import random_model
@@ -74,8 +77,10 @@ def test_bad_size_argument(capsys):
 
 
 def test_demo_runs_and_checks_against_pytorch(tmp_path):
+    # The child imports the same mbv2_engine as this test (installed, or the source tree).
+    env = {**os.environ, "PYTHONPATH": str(Path(mbv2_engine.__file__).parents[1])}
     proc = subprocess.run([sys.executable, "-m", "mbv2_engine", "demo", "--out-dir", str(tmp_path),
-                           "--repeat", "2"], capture_output=True, text=True, timeout=600)
+                           "--repeat", "2"], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "demo passed" in proc.stdout and "PyTorch eager" in proc.stdout
     assert (tmp_path / "mbv2_random.npz").is_file() and (tmp_path / "sample.png").is_file()
