@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import Mbv2Error
 
@@ -63,8 +64,26 @@ def cmd_demo(args) -> int:
     return run_demo(args.out_dir, seed=args.seed, repeat=args.repeat, threads=args.threads)
 
 
+def cmake_dir() -> Path:
+    """Where an installed wheel keeps mbv2_engineConfig.cmake (the C/C++ package: libmbv2 and headers)."""
+    return Path(__file__).resolve().parent / "lib" / "cmake" / "mbv2_engine"
+
+
+class PrintCMakeDir(argparse.Action):
+    """`--cmake-dir`: print the config folder and exit, before any subcommand is required."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not (cmake_dir() / "mbv2_engineConfig.cmake").is_file():
+            parser.exit(2, f"mbv2-engine: no CMake package in {cmake_dir()}; it comes with the installed "
+                           f"wheel (pip install mbv2-engine), not with a source tree\n")
+        print(cmake_dir())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mbv2-engine", description="Fused-kernel MobileNetV2 inference.")
+    parser.add_argument("--cmake-dir", action=PrintCMakeDir, nargs=0,
+                        help="print the folder to pass to CMake as mbv2_engine_DIR or CMAKE_PREFIX_PATH, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("export", help="write a weight file (.npz) from PyTorch weights or random ones")

@@ -39,6 +39,10 @@ TOLERANCES = {
                              "the engine's float32 network (BN folded at export) vs the float32 PyTorch model "
                              "(BN applied at run time) at 224x224: two float32 paths over ~50 layers that "
                              "round in different orders; same reasoning as peer_engine_vs_torch"),
+    "f32_ukernel_vs_ref": (1e-5, 1e-5,
+                           "one SIMD microkernel vs its scalar twin on the same float32 inputs: the SIMD "
+                           "kernel fuses multiply and add (FMA, one rounding) where the twin rounds twice, "
+                           "over K <= 320 terms of O(1) values"),
     "same_engine_rerun": (1e-6, 1e-6,
                           "one engine, one image alone vs inside a batch: the same kernels run in the same "
                           "order, so only a different chunking could move the last bit"),

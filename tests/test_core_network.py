@@ -87,16 +87,13 @@ def test_network_same_padding_and_nhwc_layout():
                  "f32_network_vs_f64")
 
 
-def test_concurrent_runs_share_one_model():
-    """run() is re-entrant: threads calling one model at once get exactly the single-threaded answers."""
-    _, _, model = network(0.35)
-    inputs = [batch(1, 32 + 8 * i, 40, seed=i) for i in range(4)]
-    expected = [model.run(x) for x in inputs]
-    results = [None] * len(inputs)
+def assert_concurrent_runs_match(model, inputs, expected, repeats):
+    """One host thread per input, each calling model.run `repeats` times at once with the others."""
+    results = [[] for _ in inputs]
 
     def work(i):
-        for _ in range(3):
-            results[i] = model.run(inputs[i])
+        for _ in range(repeats):
+            results[i].append(model.run(inputs[i]))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
     for t in threads:
@@ -104,7 +101,33 @@ def test_concurrent_runs_share_one_model():
     for t in threads:
         t.join()
     for got, want in zip(results, expected):
-        np.testing.assert_array_equal(got, want)
+        for g in got:
+            np.testing.assert_array_equal(g, want)
+
+
+def test_concurrent_runs_share_one_model():
+    """run() is re-entrant: threads calling one model at once get exactly the single-threaded answers."""
+    _, _, model = network(0.35)
+    inputs = [batch(1, 32 + 8 * i, 40, seed=i) for i in range(4)]
+    assert_concurrent_runs_match(model, inputs, [model.run(x) for x in inputs], repeats=3)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_thread_counts_agree(n):
+    """1, 2 and 3 threads (bands of rows for one image, whole images for a batch, both for 5 on 2 or 3)."""
+    arch, arrays, _ = network(1.0)
+    x = batch(n, 97, 65, seed=n)
+    one = make_model(arch, arrays, threads=1).run(x)
+    for threads in (2, 3):
+        assert_close(make_model(arch, arrays, threads=threads).run(x), one, "thread_count_change")
+
+
+def test_concurrent_runs_share_one_threaded_model():
+    """Callers that find the pool busy run alone: every caller still gets the one-thread answer, bit for bit."""
+    arch, arrays, _ = network(0.35)
+    inputs = [batch(1 + i % 2, 40, 36 + 4 * i, seed=i) for i in range(4)]
+    expected = [make_model(arch, arrays, threads=1).run(x) for x in inputs]
+    assert_concurrent_runs_match(make_model(arch, arrays, threads=2), inputs, expected, repeats=5)
 
 
 def test_plan_matches_architecture():
@@ -129,6 +152,9 @@ def test_plan_memory_at_224(capsys):
     assert (150_528 + 200_704) * 4 <= plan["arena_bytes"] < 1.5e6
     assert plan["ring_bytes"] < 135e3  # section 3: "at most about 130 KB" (3 x 114 x 96 floats)
     assert plan["arena_bytes"] + plan["ring_bytes"] < plan["largest_expanded_bytes"] < plan["unfused_live_bytes"]
+    arch, arrays, _ = network(1.0)
+    two = make_model(arch, arrays, threads=2).plan(224, 224)  # each thread has its own ring, tile and head rows
+    assert two["ring_bytes"] == 2 * plan["ring_bytes"] and two["arena_bytes"] + two["ring_bytes"] <= 2_000_000
     with capsys.disabled():
         print(f"\n224x224 plan: arena {plan['arena_bytes']:,} B, ring {plan['ring_bytes']:,} B, "
               f"largest expanded {plan['largest_expanded_bytes']:,} B, unfused live {plan['unfused_live_bytes']:,} B")
@@ -140,6 +166,11 @@ def test_isa_selection():
     assert make_model(arch, arrays).isa == _core.available_isas()[-1]
     with pytest.raises(ValueError, match="isa 'avx9' is unknown"):
         make_model(arch, arrays, isa="avx9")
+    missing = [isa for isa in ("avx2", "avx512", "neon") if isa not in _core.available_isas()]
+    for isa in missing:
+        with pytest.raises(ValueError, match=rf"isa '{isa}' is not supported by this CPU \(it needs .+\); "
+                                             r"available: auto, ref"):
+            make_model(arch, arrays, isa=isa)
 
 
 @pytest.mark.parametrize("x,kwargs,message", [

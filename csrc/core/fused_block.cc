@@ -105,7 +105,7 @@ size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) { return 3 * (
 size_t tile_floats(const BlockGeometry& g) { return g.wo * g.chunk; }
 
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, RowSink& sink, const BlockScratch& scratch) {
+                     const float* residual, RowSink& sink, const BlockScratch& scratch, RowRange band) {
   const size_t hidden = block.spec.hidden();
   const size_t row_floats = (g.w + 2) * hidden;
   clear_ring_sides(scratch.ring, g.w, hidden);
@@ -116,8 +116,11 @@ void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockG
   // Column 0 of a ring row is the left padding; SAME padding with nothing
   // before the input starts the taps one column later.
   const size_t first_column = (1 - g.pad_left) * hidden;
-  size_t next_row = 0;  // rows are produced in order, each exactly once
-  for (size_t oy = 0; oy < g.ho; oy++) {
+  // Rows are produced in order, each once per band: the first is the one under
+  // tap ky = 0 of the band's first output row.
+  const size_t first_padded = band.begin * block.spec.stride;
+  size_t next_row = first_padded > g.pad_top ? first_padded - g.pad_top : 0;
+  for (size_t oy = band.begin; oy < band.end; oy++) {
     const float* rows[3];
     for (size_t ky = 0; ky < 3; ky++) {
       const size_t padded = oy * block.spec.stride + ky;
@@ -138,23 +141,32 @@ void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockG
 }
 
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           RowSink& sink, const BlockScratch& scratch) {
+                           RowSink& sink, const BlockScratch& scratch, RowRange rows) {
   const ExpandSource expand(ks, block.expand, in, g.w, block.spec.cin);
   const CopySource copy(in, g.w * block.spec.cin);
   const RowSource& source = block.spec.has_expand() ? static_cast<const RowSource&>(expand) : copy;
-  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, sink, scratch);
+  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, sink, scratch, rows);
 }
 
-HeadSink::HeadSink(const KernelSet& ks, const PackedConv& head, float* row_buffer, size_t width, float* pooled)
-    : ks_(ks), head_(head), row_(row_buffer), width_(width), pooled_(pooled) {
-  std::fill(pooled_, pooled_ + head_.n, 0.0f);
+HeadSink::HeadSink(const KernelSet& ks, const PackedConv& head, float* group_buffer, size_t rows, size_t width,
+                   float* group_sums)
+    : ks_(ks), head_(head), group_(group_buffer), rows_(rows), width_(width), group_sums_(group_sums) {}
+
+void HeadSink::finish(size_t oy) {
+  const size_t filled = oy % kHeadGroupRows + 1;
+  if (filled < kHeadGroupRows && oy + 1 < rows_) return;
+  float* sums = group_sums_ + oy / kHeadGroupRows * head_.n;
+  std::fill(sums, sums + head_.n, 0.0f);
+  ks_.head.fn(filled * width_, head_.n, head_.k, group_, head_.k, head_.panels.data(), sums);
 }
 
-void HeadSink::finish(size_t) { ks_.head.fn(width_, head_.n, head_.k, row_, head_.k, head_.panels.data(), pooled_); }
-
-void HeadSink::average(size_t pixels) {
-  const float scale = 1.0f / static_cast<float>(pixels);
-  for (size_t i = 0; i < head_.n; i++) pooled_[i] *= scale;
+void HeadSink::pool(float* pooled) const {
+  std::fill(pooled, pooled + head_.n, 0.0f);
+  for (size_t g = 0; g * kHeadGroupRows < rows_; g++) {
+    for (size_t i = 0; i < head_.n; i++) pooled[i] += group_sums_[g * head_.n + i];
+  }
+  const float scale = 1.0f / static_cast<float>(rows_ * width_);
+  for (size_t i = 0; i < head_.n; i++) pooled[i] *= scale;
 }
 
 size_t padded_image_floats(size_t h, size_t w) { return (h + 1) * (w + 2) * 3; }

@@ -52,15 +52,22 @@ class RowSink {
   virtual void finish(size_t /*oy*/) {}
 };
 
-// Runs one block for one image. `residual` is the block input tensor when the
-// block adds it (stride 1, cin == cout), else null.
+// Output rows [begin, end) of a block: a thread's band, or the whole image.
+struct RowRange {
+  size_t begin, end;
+};
+
+// Runs one block for one image, output rows `rows` only: the input rows under
+// the band (its 2 halo rows included) are produced into this scratch's own
+// ring, so bands run independently. `residual` is the block input tensor when
+// the block adds it (stride 1, cin == cout), else null.
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, RowSink& sink, const BlockScratch& scratch);
+                     const float* residual, RowSink& sink, const BlockScratch& scratch, RowRange rows);
 
 // The same, for a block whose input is a stored NHWC tensor (h x w x cin):
 // its rows come from the expand conv, or are copied when t = 1.
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           RowSink& sink, const BlockScratch& scratch);
+                           RowSink& sink, const BlockScratch& scratch, RowRange rows);
 
 // Writes output rows into an NHWC tensor.
 class TensorSink : public RowSink {
@@ -73,23 +80,32 @@ class TensorSink : public RowSink {
   size_t row_floats_;
 };
 
-// Head fusion: each finished row goes through the head 1x1 conv + ReLU6 into
-// the pooled sum, so neither the last block's output nor the head's exists whole.
+// Head fusion: finished rows of the last block gather in groups of
+// kHeadGroupRows; each full group goes through the head 1x1 conv + ReLU6 in one
+// call (its 1.6 MB of weights streamed once per group, not once per row) into
+// the group's own sums, so neither the last block's output nor the head's
+// exists whole. Groups sit at fixed rows and pool() adds their sums in order,
+// so the result has the same bits however threads split the rows, provided
+// every band starts on a group (Team::band's granule).
+constexpr size_t kHeadGroupRows = 4;
+
 class HeadSink : public RowSink {
  public:
-  // row_buffer: width x cin floats; pooled: head.n floats, zeroed here.
-  HeadSink(const KernelSet& ks, const PackedConv& head, float* row_buffer, size_t width, float* pooled);
-  float* row(size_t) override { return row_; }
-  void finish(size_t) override;
-  // Turns the sum into the average over `pixels` positions.
-  void average(size_t pixels);
+  // group_buffer: kHeadGroupRows x width x cin floats; group_sums: one head.n
+  // vector per group of the `rows` output rows.
+  HeadSink(const KernelSet& ks, const PackedConv& head, float* group_buffer, size_t rows, size_t width,
+           float* group_sums);
+  float* row(size_t oy) override { return group_ + oy % kHeadGroupRows * width_ * head_.k; }
+  void finish(size_t oy) override;
+  // pooled = the average over all rows x width pixels.
+  void pool(float* pooled) const;
 
  private:
   const KernelSet& ks_;
   const PackedConv& head_;
-  float* row_;
-  size_t width_;
-  float* pooled_;
+  float* group_;
+  size_t rows_, width_;
+  float* group_sums_;
 };
 
 // The image, NHWC, padded with a zero column either side and a zero row after

@@ -56,7 +56,7 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
   for (size_t i = 0; i < n; i++) {
     TensorSink sink(out.data.data() + i * g.ho * g.wo * block.spec.cout, g.wo * block.spec.cout);
-    run_block_from_tensor(ks, block, g, x + i * h * w * cin, sink, s);
+    run_block_from_tensor(ks, block, g, x + i * h * w * cin, sink, s, {0, g.ho});
   }
   return out;
 }
@@ -86,15 +86,15 @@ Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const floa
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], c = x_shape[3];
   const size_t last = require_weight(arrays, "weight").shape[0];
   const PackedConv head = pack_conv(arrays, "", {last, c}, ks.head.nr, true);
-  AlignedBuffer row(w * c);
+  AlignedBuffer rows(kHeadGroupRows * w * c), group_sums((h + kHeadGroupRows - 1) / kHeadGroupRows * last);
   Tensor out{std::vector<float>(n * last), {n, last}};
+  HeadSink sink(ks, head, rows.data(), h, w, group_sums.data());
   for (size_t i = 0; i < n; i++) {
-    HeadSink sink(ks, head, row.data(), w, out.data.data() + i * last);
     for (size_t y = 0; y < h; y++) {
       std::copy_n(x + (i * h + y) * w * c, w * c, sink.row(y));
       sink.finish(y);
     }
-    sink.average(h * w);
+    sink.pool(out.data.data() + i * last);
   }
   return out;
 }

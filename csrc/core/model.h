@@ -14,6 +14,7 @@
 #include "core/kernel_set.h"
 #include "core/packing.h"
 #include "core/plan.h"
+#include "core/thread_pool.h"
 
 namespace mbv2 {
 
@@ -31,8 +32,14 @@ class Model {
   std::shared_ptr<const Plan> plan(size_t height, size_t width) const;
 
   // Logits (n x num_classes) for n images of 3 x height x width (or height x
-  // width x 3 for NHWC). Thread-safe: each call leases its own arena.
+  // width x 3 for NHWC). Thread-safe: each call leases its own arena, and the
+  // call that finds the thread pool busy runs on its own thread alone (same
+  // results: no split ever changes a sum's order).
   void run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const;
+
+  // Seconds spent in each block of one image on one thread (stem fused into
+  // block 0, head and classifier into the last), best of `repeats` runs.
+  std::vector<double> profile(const float* x, size_t height, size_t width, Layout layout, size_t repeats) const;
 
   const std::string& isa() const { return ks_.isa; }
   size_t threads() const { return threads_; }
@@ -40,13 +47,18 @@ class Model {
 
  private:
   class ArenaLease;
-  void run_image(const Plan& plan, const float* x, Layout layout, float* arena, float* logits) const;
+  // block_seconds, when given, receives each block's time (a team of one only).
+  void run_image(const Plan& plan, const float* x, Layout layout, float* arena, float* logits, const Team& team,
+                 std::vector<double>* block_seconds = nullptr) const;
 
   NetworkSpec spec_;
   KernelSet ks_;
   size_t threads_;
   PackedConv stem_, head_, classifier_;
   std::vector<PackedBlock> blocks_;
+
+  std::unique_ptr<ThreadPool> pool_;  // threads_ - 1 workers; null when threads_ == 1
+  mutable std::mutex pool_mutex_;     // held by the run() using the pool
 
   mutable std::mutex mutex_;  // guards the two caches below
   mutable std::map<std::pair<size_t, size_t>, std::shared_ptr<const Plan>> plans_;

@@ -62,23 +62,29 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
   ArenaLayout& a = plan.arena;
   a.x = 0;
   a.y = a.x + align16(x);
-  a.tile = a.y + align16(y);
-  a.head_row = a.tile + align16(tile);
-  a.pooled = a.head_row + align16(last.wo * spec.blocks.back().cout);
-  a.ring = a.pooled + align16(spec.last);
-  a.total = a.ring + align16(ring);
-  plan.arena_bytes = a.ring * sizeof(float);
-  plan.ring_bytes = (a.total - a.ring) * sizeof(float);
+  a.head_sums = a.y + align16(y);
+  const size_t head_groups = (last.ho + kHeadGroupRows - 1) / kHeadGroupRows;
+  a.pooled = a.head_sums + align16(head_groups * spec.last);
+  a.members = plan.threads;
+  a.tile = 0;
+  a.head_rows = a.tile + align16(tile);
+  a.ring = a.head_rows + align16(kHeadGroupRows * last.wo * spec.blocks.back().cout);
+  a.member_stride = a.ring + align16(ring);
+  a.scratch = a.pooled + align16(spec.last);
+  a.total = a.scratch + a.members * a.member_stride;
+  plan.ring_bytes = a.members * align16(ring) * sizeof(float);
+  plan.arena_bytes = a.total * sizeof(float) - plan.ring_bytes;
   plan.largest_expanded_bytes = expanded * sizeof(float);
   plan.unfused_live_bytes = unfused * sizeof(float);
 }
 
 }  // namespace
 
-Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width) {
+Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width, size_t threads) {
   Plan plan;
   plan.height = height;
   plan.width = width;
+  plan.threads = threads;
   plan_layers(spec, ks, plan);
   plan_arena(spec, plan);
   return plan;

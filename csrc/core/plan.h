@@ -32,8 +32,13 @@ struct LayerPlan {
 // Offsets in floats into one arena. Block i writes its output to y when i is
 // even and to x when odd, so x first holds the image and is free again by the
 // time block 1 writes; the last block writes nowhere (the head consumes it).
+// Each member of a thread team then has its own scratch region: a ring, a
+// depthwise tile and a group of head input rows, at scratch + member *
+// member_stride + ring (or tile, or head_rows).
 struct ArenaLayout {
-  size_t x = 0, y = 0, ring = 0, tile = 0, head_row = 0, pooled = 0, total = 0;
+  size_t x = 0, y = 0, head_sums = 0, pooled = 0;  // shared by the team
+  size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0, head_rows = 0;
+  size_t total = 0;
 };
 
 struct Plan {
@@ -41,12 +46,13 @@ struct Plan {
   std::vector<BlockGeometry> blocks;
   std::vector<LayerPlan> layers;  // stem, blocks, head, classifier
   ArenaLayout arena;
-  size_t arena_bytes = 0;             // everything but the ring buffer
-  size_t ring_bytes = 0;              // the ring buffer of the widest block
+  size_t threads = 1;                 // members of the team the arena is laid out for
+  size_t arena_bytes = 0;             // everything but the ring buffers
+  size_t ring_bytes = 0;              // one ring buffer per thread, each for the widest block
   size_t largest_expanded_bytes = 0;  // the largest expanded tensor an unfused engine stores
   size_t unfused_live_bytes = 0;      // most bytes live at once in a layer-by-layer engine
 };
 
-Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width);
+Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width, size_t threads);
 
 }  // namespace mbv2

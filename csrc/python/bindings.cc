@@ -18,6 +18,9 @@ PYBIND11_MODULE(_core, m) {
            py::arg("num_classes"), py::arg("padding"), py::arg("isa") = "auto", py::arg("threads") = 1)
       .def("run", &run_model, py::arg("x"), py::arg("layout") = "nchw",
            "Logits (N, K) float32 for a float32 batch (N, 3, H, W), or (N, H, W, 3) with layout='nhwc'.")
+      .def("profile", &profile_model, py::arg("x"), py::arg("layout") = "nchw", py::arg("repeats") = 10,
+           "Seconds per block for one image on one thread (stem in block 0, head and classifier in the last), "
+           "best of `repeats`.")
       .def("plan", &plan_dict, py::arg("height"), py::arg("width"),
            "Shapes, work, kernels and memory of the schedule for one input size.")
       .def_property_readonly("isa", &Model::isa)
@@ -33,4 +36,10 @@ PYBIND11_MODULE(_core, m) {
         "Test hook: the stem conv on an NHWC batch.");
   m.def("head", &head, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("isa") = "ref",
         "Test hook: head conv + ReLU6 + average pool, (N, H, W, C) -> (N, L).");
+  m.def("ukernel_gemm", &ukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("b"), py::arg("c"),
+        py::arg("k0"), py::arg("kc"), "Test hook: one registered expand, project or head microkernel.");
+  m.def("ukernel_dwconv", &ukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"),
+        py::arg("out"), py::arg("channels"), "Test hook: one registered depthwise microkernel.");
+  m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),
+        "Test hook: one registered stem microkernel.");
 }

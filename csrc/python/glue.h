@@ -23,6 +23,7 @@ std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<Bloc
                                   size_t threads);
 py::array_t<float> run_model(const Model& model, const py::object& x, const std::string& layout);
 py::dict plan_dict(const Model& model, size_t height, size_t width);
+py::array_t<double> profile_model(const Model& model, const py::object& x, const std::string& layout, size_t repeats);
 py::list ukernel_list();
 
 py::array_t<float> irblock(const py::object& x, const std::optional<py::object>& expand_w,
@@ -32,5 +33,15 @@ py::array_t<float> irblock(const py::object& x, const std::optional<py::object>&
 py::array_t<float> stem(const py::object& x, const py::object& w, const py::object& b, const std::string& padding,
                         const std::string& isa);
 py::array_t<float> head(const py::object& x, const py::object& w, const py::object& b, const std::string& isa);
+
+// Test hooks: one registered microkernel, called by name on numpy arrays, its
+// weights packed by the engine's own packing for the kernel's nr. Each returns
+// a copy of `c` / `out` after the call (so initial values show what was kept).
+py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, const py::object& w,
+                                const py::object& b, const py::object& c, size_t k0, size_t kc);
+py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& rows, const py::object& w,
+                                  const py::object& b, const py::object& out, size_t channels);
+py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows, const py::object& w,
+                                const py::object& b, const py::object& out);
 
 }  // namespace mbv2::python

@@ -5,13 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "fixtures.h"
 #include "io/arch.h"
 #include "io/npy.h"
 #include "io/status.h"
@@ -22,13 +21,7 @@ namespace mbv2::io {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
-
-fs::path fixture(const std::string& name) {
-  const char* dir = std::getenv("MBV2_FIXTURE_DIR");
-  if (dir == nullptr) throw std::runtime_error("MBV2_FIXTURE_DIR is not set; run the tests through ctest");
-  return fs::path(dir) / name;
-}
+using mbv2::test::fixture;
 
 const json& manifest() {
   static const json parsed = json::parse(std::ifstream(fixture("manifest.json")));

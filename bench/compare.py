@@ -1,0 +1,169 @@
+"""Side-by-side comparison of mbv2-engine with its peers: one command, one process, interleaved.
+
+    python bench/compare.py                    # every case, 30 repetitions
+    python bench/compare.py --quick            # 5 repetitions: proves it works, measures little
+    python bench/compare.py --cases w1.0-224-b1-t1 w1.0-224-b8-t2 --memory
+
+For each case every provider is built from the same weights, checked against
+PyTorch eager, then timed round-robin: each repetition times every provider
+once, starting from a different one each time, so drift on a shared machine
+hits them all alike. Prints a table per case (median ms, images/s, GFLOP/s,
+ratio to the best peer, with --memory the peak memory growth of load plus
+inference) and saves everything as JSON under bench/results/. Exits 1 if a
+provider gave wrong numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import peak_memory
+from providers import CASES, PROVIDERS, Runner, Unavailable, Workload, cpu_model, make_workload, ready
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def build(names: list[str], w: Workload) -> tuple[dict[str, Runner], dict[str, str], dict[str, str]]:
+    """Checked runners by provider name; the skipped ones and those with wrong numbers, with why."""
+    runners, skipped, wrong = {}, {}, {}
+    for name in tqdm(names, desc=f"{w.case.name}: build and check", leave=False):
+        try:
+            runners[name] = ready(PROVIDERS[name], w)
+        except Unavailable as e:
+            skipped[name] = str(e)
+        except AssertionError as e:
+            wrong[name] = str(e)
+    return runners, skipped, wrong
+
+
+def interleave(runners: dict[str, Runner], reps: int, label: str) -> dict[str, list[float]]:
+    """Seconds per call, `reps` per provider, taken round-robin with a rotating start.
+
+    Each turn starts with one untimed call: the previous provider's thread pool
+    may still be spin-waiting (OpenMP, ONNX Runtime) and would steal the cores.
+    """
+    names = list(runners)
+    samples = {name: [] for name in names}
+    for rep in tqdm(range(reps), desc=f"{label}: timing", leave=False):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            run = runners[name].run
+            run()
+            t0 = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - t0)
+    return samples
+
+
+def summarize(w: Workload, runners: dict[str, Runner], samples: dict[str, list[float]]) -> dict:
+    """Per provider: median ms, images/s, GFLOP/s, ratio to the best peer's median (< 1 is faster)."""
+    medians = {name: float(np.median(s)) for name, s in samples.items()}
+    peers = [m for name, m in medians.items() if PROVIDERS[name].peer]
+    best_peer = min(peers) if peers else None
+    return {name: {"isa": runners[name].isa, "median_ms": 1e3 * m, "images_per_s": w.case.batch / m,
+                   "gflops": w.gflops(m), "vs_best_peer": m / best_peer if best_peer else None,
+                   "samples_ms": [1e3 * s for s in samples[name]]}
+            for name, m in medians.items()}
+
+
+def memory(names: list[str], w: Workload) -> dict[str, float | None]:
+    """Peak memory growth in MB of load + inference, one fresh process per provider (None: probe failed)."""
+    out = {}
+    for name in tqdm(names, desc=f"{w.case.name}: memory", leave=False):
+        try:
+            out[name] = peak_memory.measure(PROVIDERS[name], w) / 2**20
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            out[name] = None
+    return out
+
+
+def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str], reps: int) -> str:
+    c = w.case
+    lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
+             f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions",
+             f"{'provider':<22}{'ISA':<10}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
+             f"{'peak MB':>9}"]
+    for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
+        ratio = f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-"
+        mem = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "-"
+        lines.append(f"{name:<22}{r['isa']:<10}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
+                     f"{r['gflops']:>9.1f}{ratio:>14}{mem:>9}")
+    lines += [f"{name:<22}skipped: {why}" for name, why in skipped.items()]
+    lines += [f"{name:<22}WRONG NUMBERS, not timed: {why}" for name, why in wrong.items()]
+    return "\n".join(lines)
+
+
+def run_case(case_name: str, names: list[str], root: Path, reps: int, with_memory: bool) -> dict:
+    w = make_workload(CASES[case_name], root)
+    runners, skipped, wrong = build(names, w)
+    rows = summarize(w, runners, interleave(runners, reps, case_name))
+    if with_memory:
+        for name, mb in memory(list(runners), w).items():
+            rows[name]["peak_mb"] = mb
+    print(table(w, rows, skipped, wrong, reps), flush=True)
+    return {"case": case_name, **vars(w.case), "macs_per_image": w.macs_per_image, "reps": reps,
+            "providers": rows, "skipped": skipped, "wrong": wrong}
+
+
+def save(cpu: str, results: list[dict], args: argparse.Namespace) -> Path:
+    now = datetime.now()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", cpu).strip("-")
+    path = RESULTS / f"{now:%Y-%m-%d_%H%M}_{slug}.json"
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"cpu": cpu, "date": now.isoformat(timespec="seconds"), "versions": versions(),
+                                "args": vars(args), "cases": results}, indent=1, default=str))
+    return path
+
+
+def versions() -> dict[str, str]:
+    """Versions of every runtime that could be compared, so a saved result says what it measured."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for dist in ("mbv2-engine", "torch", "onnxruntime", "onnx", "onnxscript", "openvino", "ai-edge-litert", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="5 repetitions instead of 30: a smoke run")
+    p.add_argument("--reps", type=int, help="repetitions per provider (overrides --quick)")
+    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
+                   help=f"cases to run (default all): {', '.join(CASES)}")
+    p.add_argument("--providers", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS),
+                   metavar="NAME", help=f"providers to run (default all): {', '.join(PROVIDERS)}")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each provider's peak memory growth (a fresh process each)")
+    p.add_argument("--workdir", type=Path, help="where model files are written (default: a temporary folder)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    reps = args.reps or (5 if args.quick else 30)
+    cpu = cpu_model()
+    print(f"CPU: {cpu}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="mbv2-bench-") as tmp:
+        root = args.workdir or Path(tmp)
+        results = [run_case(case, args.providers, root, reps, args.memory) for case in args.cases]
+    print(f"\nsaved {save(cpu, results, args)}")
+    wrong = [f"{r['case']}: {name}" for r in results for name in r["wrong"]]
+    if wrong:
+        print("wrong numbers (not timed): " + "; ".join(wrong), file=sys.stderr)
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

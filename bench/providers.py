@@ -1,0 +1,318 @@
+"""Benchmark providers: every engine built from the same weights, fed the same inputs, checked first.
+
+A `Workload` holds one case's files: a random calibrated model (`random_model`)
+as the engine's `.npz` and as a torch state dict, the input batch and PyTorch
+eager's logits for it. A `Provider` turns a workload into a `Runner` (a
+no-argument call returning (N, K) logits): `prepare` writes the provider's own
+model file from the shared weights (ONNX, .tflite) and `load` builds the runtime
+on it. `ready` is the one gate every benchmark goes through: build, run once,
+compare with PyTorch eager (same top-1, logits within the tolerance table), and
+only then hand the runner out for timing.
+
+Each runner holds its input already in the layout its engine takes (NCHW for
+torch, ONNX Runtime, OpenVINO and mbv2-engine, channels_last for that provider,
+NHWC for LiteRT), so timing covers the engine's own work, not a transpose a user of that
+engine would not do.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import platform
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from operator import attrgetter
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+# `assert_close` (over the package's tolerance table) lives in tests/, which is not an installed
+# package; appended, so an installed mbv2_engine still wins over the checkout's (which may lack _core).
+sys.path.append(str(REPO))
+from mbv2_engine.arch import Arch, build_arch, layer_shapes  # noqa: E402
+from mbv2_engine.export import random_model, write_model  # noqa: E402
+from mbv2_engine.torch_model import MobileNetV2  # noqa: E402
+from tests.tolerances import assert_close  # noqa: E402
+
+SEED = 0
+NUM_CLASSES = 1000
+TOLERANCE = "peer_engine_vs_torch"
+
+
+# ---- cases and workloads ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    width: float = 1.0
+    size: int = 224
+    batch: int = 1
+    threads: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"w{self.width}-{self.size}-b{self.batch}-t{self.threads}"
+
+
+# issue 4, item 6: the whole network at 224 (1 and 2 threads, batch 8), at 160, and at widths 0.5 and 0.35.
+CASES = {c.name: c for c in (Case(), Case(threads=2), Case(batch=8, threads=2), Case(size=160),
+                             Case(width=0.5), Case(width=0.35))}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One case's files under `dir`: weights (.npz and torch state), inputs, PyTorch eager's logits."""
+
+    case: Case
+    dir: Path
+
+    @property
+    def npz(self) -> Path:
+        return self.dir / "weights.npz"
+
+    @property
+    def torch_state(self) -> Path:
+        return self.dir / "torch_state.pt"
+
+    @cached_property
+    def x(self) -> np.ndarray:
+        return np.load(self.dir / "inputs.npy")
+
+    @cached_property
+    def expected(self) -> np.ndarray:
+        return np.load(self.dir / "expected.npy")
+
+    @property
+    def arch(self) -> Arch:
+        return build_arch(self.case.width, NUM_CLASSES)
+
+    @property
+    def macs_per_image(self) -> int:
+        return sum(layer.macs for layer in layer_shapes(self.arch, self.case.size, self.case.size))
+
+    def gflops(self, seconds: float) -> float:
+        return 2 * self.macs_per_image * self.case.batch / seconds / 1e9
+
+    def torch_model(self) -> MobileNetV2:
+        model = MobileNetV2(self.case.width, NUM_CLASSES)
+        model.load_state_dict(torch.load(self.torch_state, weights_only=True))
+        return model.eval()
+
+    @classmethod
+    def open(cls, dir: Path) -> "Workload":
+        """A workload written earlier by `make_workload` (used by the memory probe's subprocess)."""
+        return cls(Case(**json.loads((Path(dir) / "case.json").read_text())), Path(dir))
+
+
+def make_workload(case: Case, root: Path) -> Workload:
+    """Write (or reuse) the files of `case` under `root/<case name>`: identical for every provider."""
+    w = Workload(case, Path(root) / case.name)
+    if (w.dir / "case.json").exists():
+        return w
+    w.dir.mkdir(parents=True, exist_ok=True)
+    size = (case.size, case.size)
+    model = random_model(SEED, case.width, NUM_CLASSES, size, progress=False)
+    write_model(model, w.npz, {"kind": "random", "seed": SEED}, size=size)
+    torch.save(model.state_dict(), w.torch_state)
+    x = np.random.default_rng(SEED).standard_normal((case.batch, 3, *size), dtype=np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.save(w.dir / "inputs.npy", x)
+    np.save(w.dir / "expected.npy", expected)
+    (w.dir / "case.json").write_text(json.dumps(asdict(case)))  # last: marks the files complete
+    return w
+
+
+# ---- providers ----------------------------------------------------------------
+
+class Unavailable(Exception):
+    """A provider that cannot be built here (package missing, ISA absent): skipped, not failed."""
+
+
+class Runner(NamedTuple):
+    run: Callable[[], np.ndarray]
+    isa: str  # the kernels' instruction set where the engine tells it, else what the provider is
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    needs: tuple[str, ...]  # importable modules it needs; any missing skips it
+    prepare: Callable[[Workload], Path]  # writes its model file (idempotent) and returns its path
+    load: Callable[[Workload, Path], Runner]
+    peer: bool = True  # False for mbv2-engine itself: "best peer" is the best of the others
+
+    def missing(self) -> list[str]:
+        return [m for m in self.needs if not _importable(m)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package that fails to import: as good as missing
+        return False
+
+
+def _engine(isa: str) -> Callable[[Workload, Path], Runner]:
+    def load(w: Workload, path: Path) -> Runner:
+        from mbv2_engine import DeviceError, Engine
+        try:
+            engine = Engine.load(path, threads=w.case.threads, isa=isa)
+        except DeviceError as e:  # an ISA this CPU lacks
+            raise Unavailable(str(e)) from None
+        x = w.x
+        return Runner(lambda: engine.run(x), engine.plan_for(w.case.size, w.case.size).isa)
+    return load
+
+
+def torch_runner(model: Callable, x: torch.Tensor) -> Runner:
+    """A torch callable on a fixed input, under inference_mode; the ISA is the one ATen dispatches to."""
+    @torch.inference_mode()
+    def run() -> np.ndarray:
+        return model(x).numpy()
+    return Runner(run, torch.backends.cpu.get_cpu_capability())
+
+
+def _torch_eager(channels_last: bool) -> Callable[[Workload, Path], Runner]:
+    def load(w: Workload, path: Path) -> Runner:
+        torch.set_num_threads(w.case.threads)
+        model, x = w.torch_model(), torch.from_numpy(w.x)
+        if channels_last:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        return torch_runner(model, x)
+    return load
+
+
+def _load_compiled(w: Workload, path: Path) -> Runner:
+    torch.set_num_threads(w.case.threads)
+    # Inductor's own modules raise DeprecationWarnings (torch.jit) on import and
+    # compile: theirs, not ours, and pytest here turns warnings into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import torch._inductor.config as inductor_config
+        # Freezing folds the weights into the graph as constants, so inductor can
+        # pre-pack them and fold BN: the fastest torch.compile mode for inference.
+        inductor_config.freezing = True
+        # Each case compiles a new model of the same class: past the recompile limit
+        # dynamo would quietly fall back to eager, so start from empty caches.
+        torch._dynamo.reset()
+        runner = torch_runner(torch.compile(w.torch_model()), torch.from_numpy(w.x))
+        runner.run()  # compile now, as part of loading
+    return runner
+
+
+def _onnx_file(w: Workload) -> Path:
+    path = w.dir / "model.onnx"
+    if not path.exists():
+        # The exporter logs that torchvision's ops are absent and warns about
+        # pytree internals; neither concerns this model.
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(w.torch_model(), (torch.from_numpy(w.x),), str(path), dynamo=True,
+                              input_names=["x"], output_names=["logits"], verbose=False)
+    return path
+
+
+def _load_ort(w: Workload, path: Path) -> Runner:
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = w.case.threads, 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = {"x": w.x}
+    return Runner(lambda: session.run(["logits"], feed)[0], "mlas")
+
+
+def _load_openvino(w: Workload, path: Path) -> Runner:
+    import openvino as ov
+    # f32 stated explicitly: on CPUs with bf16 or AMX, OpenVINO would otherwise pick bf16.
+    config = {"INFERENCE_NUM_THREADS": w.case.threads, "INFERENCE_PRECISION_HINT": "f32",
+              "PERFORMANCE_HINT": "LATENCY"}
+    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    x = w.x
+    return Runner(lambda: request.infer({0: x})[0], "onednn")
+
+
+def _tflite_file(w: Workload) -> Path:
+    from tflite_writer import tflite_model
+    path = w.dir / "model.tflite"
+    if not path.exists():
+        c = w.case
+        arrays = np.load(w.npz, allow_pickle=False)
+        path.write_bytes(tflite_model(arrays, w.arch, c.batch, c.size, c.size))
+    return path
+
+
+def _load_litert(w: Workload, path: Path) -> Runner:
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=str(path), num_threads=w.case.threads)
+    interp.allocate_tensors()
+    if not any(op["op_name"] == "DELEGATE" for op in interp._get_ops_details()):
+        raise Unavailable("LiteRT did not apply its default XNNPACK delegate")
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    x = np.ascontiguousarray(w.x.transpose(0, 2, 3, 1))
+
+    def run() -> np.ndarray:
+        interp.set_tensor(inp, x)
+        interp.invoke()
+        return interp.get_tensor(out)
+    return Runner(run, "xnnpack")
+
+
+PROVIDERS = {p.name: p for p in (
+    Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"), peer=False),
+    Provider("mbv2-engine-ref", ("mbv2_engine._core",), attrgetter("npz"), _engine("ref"), peer=False),
+    Provider("torch-eager", (), attrgetter("torch_state"), _torch_eager(channels_last=False)),
+    Provider("torch-channels-last", (), attrgetter("torch_state"), _torch_eager(channels_last=True)),
+    Provider("torch-compile", (), attrgetter("torch_state"), _load_compiled),
+    Provider("onnxruntime", ("onnxruntime", "onnx", "onnxscript"), _onnx_file, _load_ort),
+    Provider("openvino", ("openvino", "onnx", "onnxscript"), _onnx_file, _load_openvino),
+    Provider("litert-xnnpack", ("ai_edge_litert", "flatbuffers"), _tflite_file, _load_litert),
+)}
+
+
+def check(name: str, actual: np.ndarray, expected: np.ndarray, top1: bool = True) -> None:
+    """A provider's output against PyTorch eager's: values within tolerance and, for logits, the same top-1."""
+    actual = np.asarray(actual)
+    assert actual.shape == expected.shape, f"{name}: output shape {actual.shape} != {expected.shape}"
+    if top1:
+        got, want = actual.argmax(axis=1), expected.argmax(axis=1)
+        assert (got == want).all(), f"{name}: top-1 {got.tolist()} != PyTorch eager's {want.tolist()}"
+    try:
+        assert_close(actual, expected, TOLERANCE)
+    except AssertionError as e:
+        raise AssertionError(f"{name} vs PyTorch eager: {e}") from None
+
+
+def ready(provider: Provider, w: Workload) -> Runner:
+    """Build the provider on the workload and check its output; raises `Unavailable` to skip."""
+    missing = provider.missing()
+    if missing:
+        raise Unavailable(f"not installed: {', '.join(missing)} (pip install 'mbv2-engine[bench]')")
+    return checked(provider.name, provider.load(w, provider.prepare(w)), w.expected)
+
+
+def checked(name: str, runner: Runner, expected: np.ndarray, top1: bool = True) -> Runner:
+    """The runner, once its output matched PyTorch eager's: nothing is timed before this."""
+    check(name, runner.run(), expected, top1)
+    return runner
+
+
+def cpu_model() -> str:
+    """The CPU's model name, with its widest x86 SIMD extension: Zen 3 and Zen 4 differ by AVX-512."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)}
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    simd = next((f for f in ("avx512f", "avx2") if f in flags), None)
+    return f"{name} ({simd})" if simd else name

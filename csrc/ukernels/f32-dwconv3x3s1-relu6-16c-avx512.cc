@@ -1,0 +1,10 @@
+// Depthwise 3x3 stride 1 + bias + ReLU6, 16 channels (one vector) per tile.
+#include "ukernels/ukernels.h"
+#include "ukernels/x86-avx512.h"
+#include "ukernels/x86-dwconv.h"
+
+void mbv2_f32_dwconv3x3s1_relu6_ukernel_16c__avx512(size_t wo, size_t channels, const float* const* rows,
+                                                     size_t in_pixel_stride, const float* w, float* out,
+                                                     size_t out_pixel_stride) {
+  mbv2::x86::dwconv3x3_relu6<mbv2::x86::Avx512, 1>(wo, channels, rows, in_pixel_stride, w, out, out_pixel_stride);
+}

@@ -1,0 +1,39 @@
+// AVX2+FMA vector vocabulary for the x86 kernel templates (x86-gemm.h,
+// x86-dwconv.h). Included only by *-avx2.cc files, which are compiled with
+// -mavx2 -mfma; everything sits in an unnamed namespace so no inline function
+// built with these flags can be merged with another ISA's copy at link time.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mbv2::x86 {
+namespace {
+
+struct Avx2 {
+  using V = __m256;
+  using Mask = __m256i;
+  static constexpr size_t kLanes = 8;
+
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V clamp(V v, V lo, V hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
+
+  // The first n lanes (0 < n < kLanes): a window into 8 ones then 8 zeros.
+  static Mask mask(size_t n) {
+    static const int32_t kWindow[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kWindow + kLanes - n));
+  }
+  static V load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, V v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+};
+
+}  // namespace
+}  // namespace mbv2::x86

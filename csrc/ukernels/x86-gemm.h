@@ -1,0 +1,189 @@
+// The register-tiled GEMM shared by the x86 expand, project, head and stem
+// kernels, written once over a vector vocabulary S (x86-avx2.h, x86-avx512.h):
+// each *-avx2.cc / *-avx512.cc file instantiates one op with its ISA's tile.
+//
+// A tile is R rows x C vectors of accumulators held in registers across the
+// whole K loop: per k it loads C weight vectors of the packed panel, broadcasts
+// one A value per row and issues R * C FMAs. Panels are the outer loop so one
+// panel of weights stays in L1 while the rows stream past it.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+namespace mbv2::x86 {
+namespace {
+
+template <size_t N>
+using Const = std::integral_constant<size_t, N>;
+
+// Calls f(Const<n>()) for a run-time 1 <= n <= N, so remainders get tiles of
+// their exact size instead of a general slow path.
+template <size_t N, class F>
+inline void with_const(size_t n, F f) {
+  if constexpr (N > 1) {
+    if (n < N) return with_const<N - 1>(n, f);
+  }
+  f(Const<N>());
+}
+
+// Splits m rows into ceil(m / MR) tiles of near-equal size: 7 pixels with
+// MR = 6 run as 4 + 3, not 6 + 1 (a one-row tile is load-bound, not FMA-bound).
+// A row's result never depends on the tile it lands in.
+template <size_t MR, class Tile>
+inline void for_each_row_tile(size_t m, Tile tile) {
+  if (m == 0) return;
+  const size_t tiles = (m + MR - 1) / MR, small = m / tiles, big = m % tiles;
+  for (size_t t = 0, i = 0; t < tiles; t++) {
+    const size_t rows = small + (t < big ? 1 : 0);
+    with_const<MR>(rows, [&](auto r) { tile(r, i); });
+    i += rows;
+  }
+}
+
+// The first n lanes of a vector (n may exceed the vector: then all of it).
+template <class S>
+inline typename S::V load_lanes(const float* p, size_t n) {
+  return n >= S::kLanes ? S::load(p) : S::load(p, S::mask(n));
+}
+template <class S>
+inline void store_lanes(float* p, typename S::V v, size_t n) {
+  if (n >= S::kLanes) {
+    S::store(p, v);
+  } else {
+    S::store(p, v, S::mask(n));
+  }
+}
+
+// acc[r][v] += sum_k *a(r, k) * w[k * NR + v * lanes]: the loop all four ops share.
+template <class S, size_t NR, size_t R, size_t C, class A>
+inline void mac(typename S::V (&acc)[R][C], size_t kc, A a, const float* w) {
+  for (size_t k = 0; k < kc; k++, w += NR) {
+    typename S::V vw[C];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < C; v++) vw[v] = S::load(w + v * S::kLanes);
+#pragma GCC unroll 16
+    for (size_t r = 0; r < R; r++) {
+      const typename S::V va = S::broadcast(a(r, k));
+#pragma GCC unroll 4
+      for (size_t v = 0; v < C; v++) acc[r][v] = S::fmadd(va, vw[v], acc[r][v]);
+    }
+  }
+}
+
+// Runs body(Const<R>, Const<C>, i, n0, nn, panel) over every tile of an m x nc
+// output: rows i..i+R, columns n0..n0+nn of the panel at `panel`. C is the
+// number of vectors the panel's nn live columns need (the half tile when the
+// last panel is at most half full).
+template <class S, size_t MR, size_t NV, class Body>
+inline void for_each_tile(size_t m, size_t nc, const float* w, size_t panel_stride, Body body) {
+  constexpr size_t NR = NV * S::kLanes;
+  for (size_t n0 = 0; n0 < nc; n0 += NR, w += panel_stride) {
+    const size_t nn = std::min(NR, nc - n0);
+    with_const<NV>((nn + S::kLanes - 1) / S::kLanes, [&](auto cols) {
+      for_each_row_tile<MR>(m, [&](auto rows, size_t i) { body(rows, cols, i, n0, nn, w); });
+    });
+  }
+}
+
+template <class S, size_t R, size_t C>
+inline void load_bias(typename S::V (&acc)[R][C], const float* panel) {
+  for (size_t r = 0; r < R; r++) {
+    for (size_t v = 0; v < C; v++) acc[r][v] = S::load(panel + v * S::kLanes);
+  }
+}
+
+// Clamps to [0, 6] (the fused ReLU6) and stores the nn live columns of each row.
+template <class S, size_t R, size_t C>
+inline void store_relu6(typename S::V (&acc)[R][C], float* c, size_t c_stride, size_t nn) {
+  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
+  for (size_t r = 0; r < R; r++) {
+    for (size_t v = 0; v < C; v++) {
+      store_lanes<S>(c + r * c_stride + v * S::kLanes, S::clamp(acc[r][v], vmin, vmax), nn - v * S::kLanes);
+    }
+  }
+}
+
+// Row r of a row-major A tile starting at row i.
+inline auto rows_of(const float* a, size_t a_stride, size_t i) {
+  return [=](size_t r, size_t k) { return a + (i + r) * a_stride + k; };
+}
+
+template <class S, size_t MR, size_t NV>
+inline void expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+                         size_t c_stride) {
+  constexpr size_t NR = NV * S::kLanes;
+  for_each_tile<S, MR, NV>(m, nc, w, (kc + 1) * NR, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
+                                                        const float* panel) {
+    typename S::V acc[rows][cols];
+    load_bias<S>(acc, panel);
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR);
+    store_relu6<S>(acc, c + i * c_stride + n0, c_stride, nn);
+  });
+}
+
+template <class S, size_t MR, size_t NV>
+inline void project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                        size_t w_panel_stride, float* c, size_t c_stride) {
+  constexpr size_t NR = NV * S::kLanes;
+  for_each_tile<S, MR, NV>(m, nc, w, w_panel_stride, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
+                                                         const float* panel) {
+    float* ci = c + i * c_stride + n0;
+    typename S::V acc[rows][cols];
+    for (size_t r = 0; r < rows; r++) {
+      for (size_t v = 0; v < cols; v++) acc[r][v] = load_lanes<S>(ci + r * c_stride + v * S::kLanes, nn - v * S::kLanes);
+    }
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel);
+    for (size_t r = 0; r < rows; r++) {
+      for (size_t v = 0; v < cols; v++) store_lanes<S>(ci + r * c_stride + v * S::kLanes, acc[r][v], nn - v * S::kLanes);
+    }
+  });
+}
+
+// The tile's rows are clamped and summed in registers, so the pooled sum is
+// read and written once per tile rather than once per pixel.
+template <class S, size_t MR, size_t NV>
+inline void head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                              float* sum) {
+  constexpr size_t NR = NV * S::kLanes;
+  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
+  for_each_tile<S, MR, NV>(m, nc, w, (kc + 1) * NR, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
+                                                        const float* panel) {
+    typename S::V acc[rows][cols];
+    load_bias<S>(acc, panel);
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR);
+    for (size_t v = 0; v < cols; v++) {
+      float* sv = sum + n0 + v * S::kLanes;
+      const size_t live = nn - v * S::kLanes;
+      typename S::V vsum = load_lanes<S>(sv, live);
+      for (size_t r = 0; r < rows; r++) vsum = S::add(vsum, S::clamp(acc[r][v], vmin, vmax));
+      store_lanes<S>(sv, vsum, live);
+    }
+  });
+}
+
+// The stem as a GEMM with K = 27 taps: tap k = ci * 9 + ky * 3 + kx of output
+// pixel x reads rows[ky][(2 x + kx) * 3 + ci], so row r of a tile is 6 floats
+// after row r - 1 in every tap.
+template <class S, size_t MR, size_t NV>
+inline void stem3x3s2_relu6(size_t wo, size_t nc, const float* const* rows, const float* w, float* out,
+                            size_t out_pixel_stride) {
+  constexpr size_t NR = NV * S::kLanes, kTaps = 27;
+  for_each_tile<S, MR, NV>(wo, nc, w, (kTaps + 1) * NR, [&](auto tile_rows, auto cols, size_t i, size_t n0,
+                                                            size_t nn, const float* panel) {
+    const float* taps[kTaps];
+    for (size_t ci = 0; ci < 3; ci++) {
+      for (size_t ky = 0; ky < 3; ky++) {
+        for (size_t kx = 0; kx < 3; kx++) taps[ci * 9 + ky * 3 + kx] = rows[ky] + (2 * i + kx) * 3 + ci;
+      }
+    }
+    typename S::V acc[tile_rows][cols];
+    load_bias<S>(acc, panel);
+    mac<S, NR>(acc, kTaps, [&](size_t r, size_t k) { return taps[k] + r * 6; }, panel + NR);
+    store_relu6<S>(acc, out + i * out_pixel_stride + n0, out_pixel_stride, nn);
+  });
+}
+
+}  // namespace
+}  // namespace mbv2::x86

@@ -1,0 +1,32 @@
+# ctest: libmbv2 exports exactly the MBV2_API functions of mbv2.h, under a versioned SONAME.
+#   cmake -DLIBRARY=<libmbv2.so> -DHEADER=<mbv2.h> -DNM=<nm> -DREADELF=<readelf> -DSONAME=<libmbv2.so.N>
+#         -P check_exports.cmake
+file(STRINGS ${HEADER} api_lines REGEX "^MBV2_API ")
+set(declared "")
+foreach(line IN LISTS api_lines)
+  string(REGEX MATCH "(mbv2_[a-z0-9_]+)\\(" unused "${line}")
+  list(APPEND declared ${CMAKE_MATCH_1})
+endforeach()
+
+execute_process(COMMAND ${NM} -D --defined-only ${LIBRARY} OUTPUT_VARIABLE symbols COMMAND_ERROR_IS_FATAL ANY)
+string(REGEX MATCHALL "[^\n]+" lines "${symbols}")
+set(exported "")
+foreach(line IN LISTS lines)
+  string(REGEX REPLACE "^.* " "" name "${line}")
+  list(APPEND exported ${name})
+  if(NOT name IN_LIST declared)
+    message(SEND_ERROR "libmbv2 exports '${name}', which is not an MBV2_API function of mbv2.h")
+  endif()
+endforeach()
+foreach(name IN LISTS declared)
+  if(NOT name IN_LIST exported)
+    message(SEND_ERROR "libmbv2 does not export ${name}")
+  endif()
+endforeach()
+
+execute_process(COMMAND ${READELF} -d ${LIBRARY} OUTPUT_VARIABLE dynamic COMMAND_ERROR_IS_FATAL ANY)
+if(NOT dynamic MATCHES "Library soname: \\[${SONAME}\\]")
+  message(SEND_ERROR "libmbv2's SONAME is not ${SONAME}:\n${dynamic}")
+endif()
+list(LENGTH declared count)
+message(STATUS "exactly the ${count} functions of mbv2.h exported; SONAME ${SONAME}")
