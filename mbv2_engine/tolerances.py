@@ -43,6 +43,15 @@ TOLERANCES = {
                            "one SIMD microkernel vs its scalar twin on the same float32 inputs: the SIMD "
                            "kernel fuses multiply and add (FMA, one rounding) where the twin rounds twice, "
                            "over K <= 320 terms of O(1) values"),
+    "gpu_fp32_vs_torch_fp32": (1e-3, 1e-3,
+                               "bench/bench_gpu.py, whole network at 224 on a GPU vs fp32 eager: fp32 without "
+                               "TF32 on both sides, but cuDNN and Triton sum in different orders and tile sizes"),
+    "gpu_fp16_vs_torch_fp32": (3e-2, 3e-2,
+                               "bench/bench_gpu.py: fp16 activations and weights (10-bit mantissa, ~5e-4 relative "
+                               "per rounding) through ~50 layers, fp32 accumulation; logits O(1)"),
+    "gpu_bf16_vs_torch_fp32": (8e-2, 8e-2,
+                               "bench/bench_gpu.py: bf16 keeps 7 mantissa bits (~4e-3 relative per rounding), "
+                               "8x coarser than fp16, through ~50 layers; logits O(1)"),
     "same_engine_rerun": (1e-6, 1e-6,
                           "one engine, one image alone vs inside a batch: the same kernels run in the same "
                           "order, so only a different chunking could move the last bit"),

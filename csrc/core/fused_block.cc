@@ -1,6 +1,7 @@
 #include "core/fused_block.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace mbv2 {
@@ -10,21 +11,59 @@ namespace {
 // projection weights of one chunk and the output row they accumulate into,
 // leaving the rest for the ring rows streaming through.
 constexpr size_t kL1BudgetFloats = 16 * 1024 / sizeof(float);
+// Rows narrower than this are tiled: a 7-pixel row would stream a late block's
+// 0.6-1.2 MB of weights (more than L2 holds, with the head's) from L3 for only
+// 7 rows of M.
+constexpr size_t kShortRow = 14;
+// About how many output pixels one tile of short rows gathers: every row of a
+// 7x7 or 14x14 image (one tile per band, so no halo row is expanded twice),
+// but bounded for tall, narrow inputs.
+constexpr size_t kTilePixels = 128;
+// Ring and depthwise tile of short-row blocks, in floats: they stay well below
+// the wide blocks' ring (3 x 114 x 96 floats at 224x224).
+constexpr size_t kShortRingFloats = 24 * 1024;
+constexpr size_t kShortTileFloats = 8 * 1024;
+
+size_t round_down(size_t n, size_t multiple) { return n / multiple * multiple; }
 
 size_t choose_chunk(const BlockSpec& spec, size_t wo, size_t nr) {
   const size_t fixed = wo * spec.cout;
   const size_t per_channel = wo + spec.cout;
-  const size_t fit = fixed < kL1BudgetFloats ? (kL1BudgetFloats - fixed) / per_channel / nr * nr : 0;
+  const size_t fit = fixed < kL1BudgetFloats ? round_down((kL1BudgetFloats - fixed) / per_channel, nr) : 0;
   const size_t all = (spec.hidden() + nr - 1) / nr * nr;
   return std::min(std::max(fit, nr), all);
+}
+
+size_t ring_slots(size_t tile_rows, size_t stride) { return (tile_rows - 1) * stride + 3; }
+
+// Slices start on a panel of every kernel that reads or writes the ring.
+size_t slice_granule(const KernelSet& ks) {
+  return std::max({ks.expand.nr, ks.stem.nr, ks.dwconv3x3s1.nr, ks.dwconv3x3s2.nr});
+}
+
+void choose_tiling(const BlockSpec& spec, const KernelSet& ks, bool feeds_head, BlockGeometry& g) {
+  const size_t hidden = spec.hidden(), dw_nr = ks.dwconv(spec.stride).nr;
+  if (g.wo >= kShortRow) {
+    g.tile_rows = 1;
+    g.slice = hidden;
+    g.chunk = choose_chunk(spec, g.wo, dw_nr);
+    return;
+  }
+  g.tile_rows = std::min(g.ho, feeds_head ? kHeadGroupRows : (kTilePixels + g.wo - 1) / g.wo);
+  const size_t granule = slice_granule(ks);
+  const size_t ring_pixels = ring_slots(g.tile_rows, spec.stride) * (g.w + 2);
+  g.slice = std::min(hidden, std::max(granule, round_down(kShortRingFloats / ring_pixels, granule)));
+  const size_t fit = std::max(dw_nr, round_down(kShortTileFloats / (g.tile_rows * g.wo), dw_nr));
+  g.chunk = std::min(fit, (g.slice + dw_nr - 1) / dw_nr * dw_nr);
 }
 
 class ExpandSource : public RowSource {
  public:
   ExpandSource(const KernelSet& ks, const PackedConv& expand, const float* in, size_t w, size_t cin)
       : ks_(ks), expand_(expand), in_(in), w_(w), cin_(cin) {}
-  void produce(size_t iy, float* dst) const override {
-    ks_.expand.fn(w_, expand_.n, cin_, in_ + iy * w_ * cin_, cin_, expand_.panels.data(), dst, expand_.n);
+  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override {
+    const float* panels = expand_.panels.data() + c0 / expand_.nr * expand_.panel_stride;
+    ks_.expand.fn(w_, channels, cin_, in_ + iy * w_ * cin_, cin_, panels, dst, channels);
   }
 
  private:
@@ -37,113 +76,141 @@ class ExpandSource : public RowSource {
 // t = 1 without a stem in front: the depthwise input is the block input itself.
 class CopySource : public RowSource {
  public:
-  CopySource(const float* in, size_t row_floats) : in_(in), row_floats_(row_floats) {}
-  void produce(size_t iy, float* dst) const override {
-    std::memcpy(dst, in_ + iy * row_floats_, row_floats_ * sizeof(float));
+  CopySource(const float* in, size_t w, size_t cin) : in_(in), w_(w), cin_(cin) {}
+  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override {
+    const float* row = in_ + iy * w_ * cin_ + c0;
+    for (size_t x = 0; x < w_; x++) std::copy_n(row + x * cin_, channels, dst + x * channels);
   }
 
  private:
   const float* in_;
-  size_t row_floats_;
+  size_t w_, cin_;
 };
 
-// The ring's side columns are shared with other blocks' layouts, so they are
-// cleared at the start of every block; produced rows only write columns 1..w.
-void clear_ring_sides(float* ring, size_t w, size_t hidden) {
-  const size_t row_floats = (w + 2) * hidden;
-  for (size_t slot = 0; slot < 3; slot++) {
-    float* row = ring + slot * row_floats;
-    std::fill(row, row + hidden, 0.0f);
-    std::fill(row + (w + 1) * hidden, row + row_floats, 0.0f);
-  }
-}
+// The depthwise input rows under one tile, for one slice of hidden channels:
+// row p of the padded input (p counts the top padding) lives in slot p % slots,
+// as (w + 2) pixels of `slice` floats with zero columns either side. The rows
+// under one tile are consecutive, so they never share a slot.
+class Ring {
+ public:
+  Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer)
+      : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), source_(source), buffer_(buffer) {}
 
-// The epilogue's additions happen first: the row starts as bias (+ residual),
+  // Makes the ring hold the rows under output rows `tile`, channels c0 .. c0 +
+  // cs. Within one slice, rows left by the previous tile are kept: with a
+  // single slice (wide rows) every row is produced once per band.
+  void fill(RowRange tile, size_t c0, size_t cs) {
+    if (c0 != c0_ || cs != cs_) start_slice(c0, cs, tile.begin * stride_);
+    const size_t last = (tile.end - 1) * stride_ + 2;
+    for (next_ = std::max(next_, tile.begin * stride_); next_ <= last; next_++) {
+      float* dst = slot(next_) + cs_;
+      if (next_ < g_.pad_top || next_ - g_.pad_top >= g_.h) {
+        std::fill(dst, dst + g_.w * cs_, 0.0f);  // a padding row
+      } else {
+        source_.produce(next_ - g_.pad_top, c0_, cs_, dst);
+      }
+    }
+  }
+  // The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding
+  // with nothing before the input starts the taps one column later.
+  const float* tap_row(size_t oy, size_t ky) const { return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_; }
+  size_t pixel_stride() const { return cs_; }
+
+ private:
+  float* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
+  // Nothing in the ring is of use to a new slice; the side columns are
+  // cleared for its pixel stride (other blocks leave their own layouts).
+  void start_slice(size_t c0, size_t cs, size_t first_padded) {
+    c0_ = c0;
+    cs_ = cs;
+    next_ = first_padded;
+    for (size_t s = 0; s < slots_; s++) {
+      std::fill_n(slot(s), cs_, 0.0f);
+      std::fill_n(slot(s) + (g_.w + 1) * cs_, cs_, 0.0f);
+    }
+  }
+
+  const BlockGeometry& g_;
+  const size_t stride_, slots_;
+  const RowSource& source_;
+  float* const buffer_;
+  size_t c0_ = SIZE_MAX, cs_ = 0, next_ = 0;
+};
+
+// The epilogue's additions happen first: the tile starts as bias (+ residual),
 // then every chunk's projection accumulates on top.
-void init_output_row(const PackedConv& project, const float* residual_row, size_t wo, float* out) {
+void init_output_rows(const PackedConv& project, const float* residual, size_t pixels, float* out) {
   const size_t cout = project.n;
-  for (size_t x = 0; x < wo; x++) {
+  for (size_t x = 0; x < pixels; x++) {
     float* px = out + x * cout;
     std::copy(project.bias.begin(), project.bias.end(), px);
-    if (residual_row) {
-      for (size_t c = 0; c < cout; c++) px[c] += residual_row[x * cout + c];
+    if (residual) {
+      for (size_t c = 0; c < cout; c++) px[c] += residual[x * cout + c];
     }
   }
 }
 
-// Steps 2 of the fused algorithm: per chunk of hidden channels, depthwise into
-// the tile, then straight into the projection while the tile is in L1.
-void depthwise_project_row(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g,
-                           const float* const* rows, float* tile, float* out) {
+// Step 2 of the fused algorithm for the ring's slice: per chunk of hidden
+// channels, depthwise every row of the tile into `tile`, then straight into
+// the projection of the whole tile (one GEMM of tile rows x wo pixels) while
+// the depthwise output is in cache.
+void depthwise_project_tile(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const Ring& ring,
+                            RowRange rows, size_t c0, size_t cs, float* tile, float* out) {
   const auto& dw = ks.dwconv(block.spec.stride);
-  const size_t hidden = block.spec.hidden();
-  for (size_t c0 = 0; c0 < hidden; c0 += g.chunk) {
-    const size_t cc = std::min(g.chunk, hidden - c0);
-    const float* chunk_rows[3] = {rows[0] + c0, rows[1] + c0, rows[2] + c0};
-    dw.fn(g.wo, cc, chunk_rows, hidden, block.depthwise.panels.data() + c0 / dw.nr * block.depthwise.panel_stride,
-          tile, cc);
-    ks.project.fn(g.wo, block.project.n, cc, tile, cc, block.project.panels.data() + c0 * block.project.nr,
+  const size_t m = (rows.end - rows.begin) * g.wo;
+  for (size_t c = c0; c < c0 + cs; c += g.chunk) {
+    const size_t cc = std::min(g.chunk, c0 + cs - c);
+    const float* dw_panels = block.depthwise.panels.data() + c / dw.nr * block.depthwise.panel_stride;
+    for (size_t oy = rows.begin; oy < rows.end; oy++) {
+      const float* taps[3];
+      for (size_t ky = 0; ky < 3; ky++) taps[ky] = ring.tap_row(oy, ky) + (c - c0);
+      dw.fn(g.wo, cc, taps, ring.pixel_stride(), dw_panels, tile + (oy - rows.begin) * g.wo * cc, cc);
+    }
+    ks.project.fn(m, block.project.n, cc, tile, cc, block.project.panels.data() + c * block.project.nr,
                   block.project.panel_stride, out, block.project.n);
   }
 }
 
 }  // namespace
 
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks) {
-  const size_t wo = conv_out(w, spec.stride);
-  return {h,
-          w,
-          conv_out(h, spec.stride),
-          wo,
-          pad_before(h, spec.stride, padding),
-          pad_before(w, spec.stride, padding),
-          choose_chunk(spec, wo, ks.dwconv(spec.stride).nr)};
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks,
+                             bool feeds_head) {
+  BlockGeometry g{h, w, conv_out(h, spec.stride), conv_out(w, spec.stride), pad_before(h, spec.stride, padding),
+                  pad_before(w, spec.stride, padding), 0, 0, 0};
+  choose_tiling(spec, ks, feeds_head, g);
+  return g;
 }
 
-size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) { return 3 * (g.w + 2) * spec.hidden(); }
+size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {
+  return ring_slots(g.tile_rows, spec.stride) * (g.w + 2) * g.slice;
+}
 
-size_t tile_floats(const BlockGeometry& g) { return g.wo * g.chunk; }
+size_t tile_floats(const BlockGeometry& g) { return g.tile_rows * g.wo * g.chunk; }
 
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
                      const float* residual, RowSink& sink, const BlockScratch& scratch, RowRange band) {
   const size_t hidden = block.spec.hidden();
-  const size_t row_floats = (g.w + 2) * hidden;
-  clear_ring_sides(scratch.ring, g.w, hidden);
-  // Input row p of the padded input (p counts the top padding) lives in slot
-  // p % 3. The three rows under one output row are consecutive, so they never
-  // share a slot, and a padding row can borrow its slot as zeros.
-  auto slot = [&](size_t padded) { return scratch.ring + padded % 3 * row_floats; };
-  // Column 0 of a ring row is the left padding; SAME padding with nothing
-  // before the input starts the taps one column later.
-  const size_t first_column = (1 - g.pad_left) * hidden;
-  // Rows are produced in order, each once per band: the first is the one under
-  // tap ky = 0 of the band's first output row.
-  const size_t first_padded = band.begin * block.spec.stride;
-  size_t next_row = first_padded > g.pad_top ? first_padded - g.pad_top : 0;
-  for (size_t oy = band.begin; oy < band.end; oy++) {
-    const float* rows[3];
-    for (size_t ky = 0; ky < 3; ky++) {
-      const size_t padded = oy * block.spec.stride + ky;
-      if (padded < g.pad_top || padded - g.pad_top >= g.h) {
-        std::fill(slot(padded) + hidden, slot(padded) + (g.w + 1) * hidden, 0.0f);
-      } else {
-        for (; next_row <= padded - g.pad_top; next_row++) {
-          source.produce(next_row, slot(next_row + g.pad_top) + hidden);
-        }
-      }
-      rows[ky] = slot(padded) + first_column;
-    }
+  Ring ring(g, block.spec.stride, source, scratch.ring);
+  // Tiles start at the band's start, so a band on head groups keeps every
+  // tile inside one group.
+  for (size_t oy = band.begin; oy < band.end; oy += g.tile_rows) {
+    const RowRange tile{oy, std::min(oy + g.tile_rows, band.end)};
     float* out = sink.row(oy);
-    init_output_row(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr, g.wo, out);
-    depthwise_project_row(ks, block, g, rows, scratch.tile, out);
-    sink.finish(oy);
+    init_output_rows(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr,
+                     (tile.end - tile.begin) * g.wo, out);
+    for (size_t c0 = 0; c0 < hidden; c0 += g.slice) {
+      const size_t cs = std::min(g.slice, hidden - c0);
+      ring.fill(tile, c0, cs);
+      depthwise_project_tile(ks, block, g, ring, tile, c0, cs, scratch.tile, out);
+    }
+    for (size_t y = tile.begin; y < tile.end; y++) sink.finish(y);
   }
 }
 
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
                            RowSink& sink, const BlockScratch& scratch, RowRange rows) {
   const ExpandSource expand(ks, block.expand, in, g.w, block.spec.cin);
-  const CopySource copy(in, g.w * block.spec.cin);
+  const CopySource copy(in, g.w, block.spec.cin);
   const RowSource& source = block.spec.has_expand() ? static_cast<const RowSource&>(expand) : copy;
   run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, sink, scratch, rows);
 }
@@ -198,7 +265,7 @@ StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float*
       pad_left_(pad_before(w, 2, padding)),
       row_stride_((w + 2) * 3) {}
 
-void StemSource::produce(size_t iy, float* dst) const {
+void StemSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {
   const float* rows[3];
   for (size_t ky = 0; ky < 3; ky++) {
     const size_t padded = iy * 2 + ky;
@@ -206,7 +273,7 @@ void StemSource::produce(size_t iy, float* dst) const {
     const size_t y = inside ? padded - pad_top_ : h_;  // row h is the zero row
     rows[ky] = image_ + y * row_stride_ + (1 - pad_left_) * 3;
   }
-  ks_.stem.fn(wo_, stem_.n, rows, stem_.panels.data(), dst, stem_.n);
+  ks_.stem.fn(wo_, channels, rows, stem_.panels.data() + c0 / stem_.nr * stem_.panel_stride, dst, channels);
 }
 
 }  // namespace mbv2

@@ -20,15 +20,26 @@ struct BlockGeometry {
   size_t h, w;                // input rows and columns
   size_t ho, wo;              // output rows and columns
   size_t pad_top, pad_left;   // zero rows/columns before the input (0 or 1)
+  size_t tile_rows;           // output rows whose projection is one GEMM
+  size_t slice;               // hidden channels the ring holds at a time
   size_t chunk;               // hidden channels per depthwise -> project step
 };
 
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks);
+// Wide rows stream one output row at a time (tile_rows = 1) with every hidden
+// channel in the ring, each expanded row produced once and kept for the next
+// rows. Short rows (the 7- and 14-wide late blocks) are tiled: a tile of
+// several output rows is computed one slice of hidden channels at a time, so
+// each slice's expand, depthwise and projection weights are read once per
+// tile rather than once per 7-pixel row. feeds_head: the block's rows go to
+// the HeadSink, whose groups a tile must not straddle.
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks,
+                             bool feeds_head);
 
-// Ring buffer: 3 rows of (w + 2) pixels x hidden; zero columns either side stand
-// in for left/right padding, a zeroed slot for a top/bottom padding row.
+// Ring buffer: the input rows under one tile ((tile_rows - 1) x stride + 3),
+// each (w + 2) pixels x slice; zero columns either side stand in for
+// left/right padding, a zeroed slot for a top/bottom padding row.
 size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g);
-// Depthwise output tile for one chunk: wo pixels x chunk channels.
+// Depthwise output of one chunk for a tile: tile_rows x wo pixels x chunk channels.
 size_t tile_floats(const BlockGeometry& g);
 
 struct BlockScratch {
@@ -39,14 +50,17 @@ struct BlockScratch {
 class RowSource {
  public:
   virtual ~RowSource() = default;
-  // Writes row iy of the depthwise input (w pixels x hidden, ReLU6 applied) to dst.
-  virtual void produce(size_t iy, float* dst) const = 0;
+  // Writes channels c0 .. c0 + channels of row iy of the depthwise input (w
+  // pixels, ReLU6 applied) to dst, pixels `channels` floats apart. c0 is a
+  // multiple of every panel width (BlockGeometry::slice).
+  virtual void produce(size_t iy, size_t c0, size_t channels, float* dst) const = 0;
 };
 
 class RowSink {
  public:
   virtual ~RowSink() = default;
-  // Where output row oy (wo x cout) is accumulated.
+  // Where output row oy (wo x cout) is accumulated. The rows of one tile lie
+  // back to back, so the projection of a whole tile is one GEMM.
   virtual float* row(size_t oy) = 0;
   // Called once row oy is complete.
   virtual void finish(size_t /*oy*/) {}
@@ -86,7 +100,8 @@ class TensorSink : public RowSink {
 // the group's own sums, so neither the last block's output nor the head's
 // exists whole. Groups sit at fixed rows and pool() adds their sums in order,
 // so the result has the same bits however threads split the rows, provided
-// every band starts on a group (Team::band's granule).
+// every band starts on a group (Team::band's granule). A tile of the last block
+// is at most one group (block_geometry), so its rows lie back to back.
 constexpr size_t kHeadGroupRows = 4;
 
 class HeadSink : public RowSink {
@@ -118,7 +133,7 @@ class StemSource : public RowSource {
  public:
   StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
              Padding padding);
-  void produce(size_t iy, float* dst) const override;
+  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
 
  private:
   const KernelSet& ks_;

@@ -50,7 +50,7 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   const KernelSet ks = select_kernels(isa);
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], cin = x_shape[3];
   const PackedBlock block = pack_block(arrays, "", infer_block_spec(arrays, cin, stride), ks);
-  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks);
+  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks, false);
   AlignedBuffer scratch(ring_floats(block.spec, g) + tile_floats(g));
   const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
   Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
@@ -74,7 +74,7 @@ Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const floa
   for (size_t i = 0; i < n; i++) {
     load_padded_image(x + i * h * w * 3, Layout::NHWC, h, w, image.data());
     const StemSource source(ks, stem, image.data(), h, w, padding);
-    for (size_t y = 0; y < ho; y++) source.produce(y, out.data.data() + (i * ho + y) * wo * c0);
+    for (size_t y = 0; y < ho; y++) source.produce(y, 0, c0, out.data.data() + (i * ho + y) * wo * c0);
   }
   return out;
 }

@@ -33,7 +33,7 @@ void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
                          uint64_t(sh) * sw * spec.stem * 27, 0, {ks.stem.name}});
   size_t h = sh, w = sw;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
-    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks));
+    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks, i + 1 == spec.blocks.size()));
     plan.layers.push_back(block_layer(i, spec.blocks[i], plan.blocks.back(), ks));
     h = plan.blocks.back().ho;
     w = plan.blocks.back().wo;
