@@ -1,4 +1,4 @@
-"""The `mbv2-engine` command: export, classify, info, demo."""
+"""The `mbv2-engine` command: export, classify, info, bench, demo."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,34 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import time
+
+    import numpy as np
+
+    from .arch import layer_shapes
+    from .engine import Engine
+
+    engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
+    h, w = args.size or engine.input_size
+    x = np.random.default_rng(0).standard_normal((args.batch, 3, h, w), dtype=np.float32)
+    engine.run(x)  # plan and warm up
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        engine.run(x)
+        times.append(time.perf_counter() - t0)
+    t = float(np.median(times))
+    gflop = 2 * args.batch * sum(L.macs for L in layer_shapes(engine.arch, h, w)) / 1e9
+    print(f"{args.model}: {h}x{w}, batch {args.batch}, {engine.plan.threads} thread(s), ISA {engine.plan.isa}: "
+          f"median {t * 1e3:.2f} ms of {args.repeat}, {args.batch / t:.1f} images/s, {gflop / t:.1f} GFLOP/s")
+    if args.profile:
+        print(f"{'block':<24}{'ms':>8}{'MMACs':>9}{'GFLOP/s':>9}   (one image, one thread, best of {args.repeat})")
+        for row in engine.profile(h, w, repeats=args.repeat):
+            print(f"{row['name']:<24}{row['ms']:>8.3f}{row['macs'] / 1e6:>9.2f}{row['gflops']:>9.1f}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -111,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=parse_size, help="input size H or HxW (default: the model's)")
     p.add_argument("--isa", default="auto")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="time the engine on random inputs, optionally per block")
+    p.add_argument("model", metavar="M.npz")
+    p.add_argument("--size", type=parse_size, help="input size H or HxW (default: the model's)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--isa", default="auto")
+    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--profile", action="store_true", help="also time each block alone")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="export a random model, classify a sample image, check against "
                                     "PyTorch and time both")

@@ -34,6 +34,7 @@ class Plan:
 
     input_hw: tuple[int, int]
     isa: str
+    threads: int
     arena_bytes: int
     ring_bytes: int
     largest_expanded_bytes: int
@@ -54,7 +55,7 @@ class Plan:
                         f"{L['macs'] / 1e6:>9.2f}{L['params']:>9}  {', '.join(L.get('kernels', ()))}")
         params = sum(L["params"] for L in self.layers)
         rows.append(f"total: {self.macs / 1e6:.2f} M multiply-adds, {params / 1e6:.3f} M parameters "
-                    f"(BN folded), ISA {self.isa}")
+                    f"(BN folded), ISA {self.isa}, {self.threads} thread(s)")
         rows.append(f"arena: {self.arena_bytes:,} bytes (ring buffers {self.ring_bytes:,}); an unfused "
                     f"engine keeps about {self.unfused_live_bytes:,} live, the largest expanded tensor "
                     f"alone is {self.largest_expanded_bytes:,}")
@@ -131,8 +132,29 @@ class Engine:
         layers = []
         for shape, info in zip(layer_shapes(self.arch, height, width), core["layers"]):
             layers.append({**shape.__dict__, **info})
-        return Plan((height, width), core["isa"], core["arena_bytes"], core["ring_bytes"],
+        return Plan((height, width), core["isa"], core.get("threads", 1), core["arena_bytes"], core["ring_bytes"],
                     core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
+
+    def profile(self, height: int | None = None, width: int | None = None, repeats: int = 20) -> list[dict]:
+        """Per-block time of one random image on one thread: name, ms, MACs, GFLOP/s.
+
+        The stem runs fused into block 0 and the head and classifier into block
+        16, so their work and time count there.
+        """
+        if self.device != "cpu":
+            raise DeviceError("per-block profiling exists for the CPU engine only")
+        h, w = (height, width) if height else self.input_size
+        self.plan_for(h, w)  # checks the size
+        x = np.random.default_rng(0).standard_normal((1, 3, h, w), dtype=np.float32)
+        seconds = self._backend.profile(x, repeats=repeats)
+        shapes = layer_shapes(self.arch, h, w)
+        macs = [L.macs for L in shapes[1:-2]]
+        macs[0] += shapes[0].macs
+        macs[-1] += shapes[-2].macs + shapes[-1].macs
+        names = [L.name for L in shapes[1:-2]]
+        names[0], names[-1] = f"stem+{names[0]}", f"{names[-1]}+head+classifier"
+        return [{"name": n, "ms": t * 1e3, "macs": m, "gflops": 2 * m / t / 1e9}
+                for n, t, m in zip(names, seconds, macs)]
 
     def run(self, x, as_numpy: bool = False):
         """Logits: (K,) for one image (path, PIL image, uint8 HxWx3), (N, K) for a float batch.

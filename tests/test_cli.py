@@ -95,3 +95,10 @@ def test_console_script_runs():
     assert scripts.get("mbv2-engine") == "mbv2_engine.cli:main"
     proc = subprocess.run([shutil.which("mbv2-engine"), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "export" in proc.stdout and "demo" in proc.stdout
+
+
+def test_bench_prints_time_and_per_block_profile(small_model_path, capsys):
+    assert main(["bench", str(small_model_path), "--repeat", "2", "--threads", "1", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "images/s" in out and "GFLOP/s" in out and "1 thread(s)" in out
+    assert "stem+block0" in out and "block16+head+classifier" in out

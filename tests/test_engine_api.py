@@ -100,3 +100,12 @@ def test_threads_argument_accepted(small_model_path):
     x = np.random.default_rng(4).standard_normal((1, 3, 64, 64), dtype=np.float32)
     one = Engine.load(small_model_path, threads=1).run(x)
     assert_close(Engine.load(small_model_path, threads=2).run(x), one, "thread_count_change")
+
+
+def test_profile_covers_every_block_and_all_the_work(small_engine):
+    rows = small_engine.profile(48, 40, repeats=2)
+    arch = small_engine.arch
+    assert len(rows) == len(arch.blocks)
+    assert rows[0]["name"] == "stem+block0" and rows[-1]["name"] == "block16+head+classifier"
+    assert sum(r["macs"] for r in rows) == sum(s.macs for s in layer_shapes(arch, 48, 40))
+    assert all(r["ms"] > 0 and r["gflops"] > 0 for r in rows)
