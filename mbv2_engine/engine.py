@@ -35,8 +35,8 @@ class Plan:
     input_hw: tuple[int, int]
     isa: str
     threads: int
-    arena_bytes: int
-    ring_bytes: int
+    arena_bytes: int  # activations and scratch, the ring buffers not counted
+    ring_bytes: int  # one ring buffer per thread
     largest_expanded_bytes: int
     unfused_live_bytes: int
     layers: tuple[dict, ...]
@@ -56,7 +56,7 @@ class Plan:
         params = sum(L["params"] for L in self.layers)
         rows.append(f"total: {self.macs / 1e6:.2f} M multiply-adds, {params / 1e6:.3f} M parameters "
                     f"(BN folded), ISA {self.isa}, {self.threads} thread(s)")
-        rows.append(f"arena: {self.arena_bytes:,} bytes (ring buffers {self.ring_bytes:,}); an unfused "
+        rows.append(f"arena: {self.arena_bytes:,} bytes plus {self.ring_bytes:,} of ring buffers; an unfused "
                     f"engine keeps about {self.unfused_live_bytes:,} live, the largest expanded tensor "
                     f"alone is {self.largest_expanded_bytes:,}")
         return "\n".join(rows)
