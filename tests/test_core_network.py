@@ -112,11 +112,12 @@ def test_concurrent_runs_share_one_model():
     assert_concurrent_runs_match(model, inputs, [model.run(x) for x in inputs], repeats=3)
 
 
+@pytest.mark.parametrize("h", [97, 150])  # last block 4 rows: one head group; 5 rows: one group of 5
 @pytest.mark.parametrize("n", [1, 2, 5])
-def test_thread_counts_agree(n):
+def test_thread_counts_agree(n, h):
     """1, 2 and 3 threads (bands of rows for one image, whole images for a batch, both for 5 on 2 or 3)."""
     arch, arrays, _ = network(1.0)
-    x = batch(n, 97, 65, seed=n)
+    x = batch(n, h, 65, seed=n)
     one = make_model(arch, arrays, threads=1).run(x)
     for threads in (2, 3):
         assert_close(make_model(arch, arrays, threads=threads).run(x), one, "thread_count_change")

@@ -49,7 +49,7 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, bool feeds_head, 
     g.chunk = choose_chunk(spec, g.wo, dw_nr);
     return;
   }
-  g.tile_rows = std::min(g.ho, feeds_head ? kHeadGroupRows : (kTilePixels + g.wo - 1) / g.wo);
+  g.tile_rows = std::min(g.ho, feeds_head ? head_group_rows(g.ho) : (kTilePixels + g.wo - 1) / g.wo);
   const size_t granule = slice_granule(ks);
   const size_t ring_pixels = ring_slots(g.tile_rows, spec.stride) * (g.w + 2);
   g.slice = std::min(hidden, std::max(granule, round_down(kShortRingFloats / ring_pixels, granule)));
@@ -217,19 +217,25 @@ void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const 
 
 HeadSink::HeadSink(const KernelSet& ks, const PackedConv& head, float* group_buffer, size_t rows, size_t width,
                    float* group_sums)
-    : ks_(ks), head_(head), group_(group_buffer), rows_(rows), width_(width), group_sums_(group_sums) {}
+    : ks_(ks),
+      head_(head),
+      group_(group_buffer),
+      rows_(rows),
+      width_(width),
+      group_rows_(head_group_rows(rows)),
+      group_sums_(group_sums) {}
 
 void HeadSink::finish(size_t oy) {
-  const size_t filled = oy % kHeadGroupRows + 1;
-  if (filled < kHeadGroupRows && oy + 1 < rows_) return;
-  float* sums = group_sums_ + oy / kHeadGroupRows * head_.n;
+  const size_t filled = oy % group_rows_ + 1;
+  if (filled < group_rows_ && oy + 1 < rows_) return;
+  float* sums = group_sums_ + oy / group_rows_ * head_.n;
   std::fill(sums, sums + head_.n, 0.0f);
   ks_.head.fn(filled * width_, head_.n, head_.k, group_, head_.k, head_.panels.data(), sums);
 }
 
 void HeadSink::pool(float* pooled) const {
   std::fill(pooled, pooled + head_.n, 0.0f);
-  for (size_t g = 0; g * kHeadGroupRows < rows_; g++) {
+  for (size_t g = 0; g * group_rows_ < rows_; g++) {
     for (size_t i = 0; i < head_.n; i++) pooled[i] += group_sums_[g * head_.n + i];
   }
   const float scale = 1.0f / static_cast<float>(rows_ * width_);

@@ -95,22 +95,26 @@ class TensorSink : public RowSink {
 };
 
 // Head fusion: finished rows of the last block gather in groups of
-// kHeadGroupRows; each full group goes through the head 1x1 conv + ReLU6 in one
+// head_group_rows(); each full group goes through the head 1x1 conv + ReLU6 in one
 // call (its 1.6 MB of weights streamed once per group, not once per row) into
 // the group's own sums, so neither the last block's output nor the head's
 // exists whole. Groups sit at fixed rows and pool() adds their sums in order,
 // so the result has the same bits however threads split the rows, provided
 // every band starts on a group (Team::band's granule). A tile of the last block
 // is at most one group (block_geometry), so its rows lie back to back.
-constexpr size_t kHeadGroupRows = 4;
+//
+// Groups of 4 rows, or of 5 where 4 would leave a last group of one row (5x5
+// at 160x160): that group would stream the last block's and the head's 3.5 MB
+// of weights again for a single row. Fixed by the image, never by the threads.
+constexpr size_t head_group_rows(size_t rows) { return rows % 4 == 1 ? 5 : 4; }
 
 class HeadSink : public RowSink {
  public:
-  // group_buffer: kHeadGroupRows x width x cin floats; group_sums: one head.n
+  // group_buffer: head_group_rows(rows) x width x cin floats; group_sums: one head.n
   // vector per group of the `rows` output rows.
   HeadSink(const KernelSet& ks, const PackedConv& head, float* group_buffer, size_t rows, size_t width,
            float* group_sums);
-  float* row(size_t oy) override { return group_ + oy % kHeadGroupRows * width_ * head_.k; }
+  float* row(size_t oy) override { return group_ + oy % group_rows_ * width_ * head_.k; }
   void finish(size_t oy) override;
   // pooled = the average over all rows x width pixels.
   void pool(float* pooled) const;
@@ -119,7 +123,7 @@ class HeadSink : public RowSink {
   const KernelSet& ks_;
   const PackedConv& head_;
   float* group_;
-  size_t rows_, width_;
+  size_t rows_, width_, group_rows_;
   float* group_sums_;
 };
 

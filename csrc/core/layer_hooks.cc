@@ -86,7 +86,8 @@ Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const floa
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], c = x_shape[3];
   const size_t last = require_weight(arrays, "weight").shape[0];
   const PackedConv head = pack_conv(arrays, "", {last, c}, ks.head.nr, true);
-  AlignedBuffer rows(kHeadGroupRows * w * c), group_sums((h + kHeadGroupRows - 1) / kHeadGroupRows * last);
+  const size_t group = head_group_rows(h);
+  AlignedBuffer rows(group * w * c), group_sums((h + group - 1) / group * last);
   Tensor out{std::vector<float>(n * last), {n, last}};
   HeadSink sink(ks, head, rows.data(), h, w, group_sums.data());
   for (size_t i = 0; i < n; i++) {

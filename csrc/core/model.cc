@@ -194,7 +194,7 @@ void Model::run_image(const Plan& plan, const float* x, Layout layout, float* ar
     TensorSink tensor(out, g.wo * spec_.blocks[i].cout);
     const bool last_block = i + 1 == blocks_.size();
     RowSink& sink = last_block ? static_cast<RowSink&>(head) : tensor;
-    const auto [begin, end] = team.band(g.ho, last_block ? kHeadGroupRows : 1);
+    const auto [begin, end] = team.band(g.ho, last_block ? head_group_rows(g.ho) : 1);
     if (i == 0) {
       run_fused_block(ks_, blocks_[0], g, stem, nullptr, sink, scratch, {begin, end});
     } else {

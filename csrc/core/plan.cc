@@ -63,12 +63,12 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
   a.x = 0;
   a.y = a.x + align16(x);
   a.head_sums = a.y + align16(y);
-  const size_t head_groups = (last.ho + kHeadGroupRows - 1) / kHeadGroupRows;
+  const size_t head_group = head_group_rows(last.ho), head_groups = (last.ho + head_group - 1) / head_group;
   a.pooled = a.head_sums + align16(head_groups * spec.last);
   a.members = plan.threads;
   a.tile = 0;
   a.head_rows = a.tile + align16(tile);
-  a.ring = a.head_rows + align16(kHeadGroupRows * last.wo * spec.blocks.back().cout);
+  a.ring = a.head_rows + align16(head_group * last.wo * spec.blocks.back().cout);
   a.member_stride = a.ring + align16(ring);
   a.scratch = a.pooled + align16(spec.last);
   a.total = a.scratch + a.members * a.member_stride;
