@@ -66,7 +66,9 @@ def run_demo(out_dir, seed: int = 0, repeat: int = 10, threads: int = 1, batch: 
     model_path = write_model(model, out / "mbv2_random.npz", source={"kind": "random", "seed": seed})
     image_path = draw_sample_image(out / "sample.png")
     engine = Engine.load(model_path, threads=threads)
-    print(f"      {model_path}; arena {engine.plan.arena_bytes:,} bytes, ISA {engine.plan.isa}")
+    plan = engine.plan
+    print(f"      {model_path}; arena {plan.arena_bytes:,} bytes + {plan.ring_bytes:,} of ring buffers, "
+          f"ISA {plan.isa}")
 
     print(f"[2/4] classifying {image_path} (random weights: the classes mean nothing)")
     for p in engine.classify(image_path, top_k=5):
