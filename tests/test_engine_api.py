@@ -91,7 +91,7 @@ def test_plan_reports_layers_and_memory(small_engine):
     assert "block16" in text and "arena" in text
 
 
-def test_width_1_plan_at_224_is_smaller_than_unfused():
+def test_width_1_at_224_has_the_published_300_8_million_multiply_adds():
     arch = build_arch(1.0)
     assert sum(s.macs for s in layer_shapes(arch, 224, 224)) == 300_774_272
 
