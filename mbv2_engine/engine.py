@@ -15,7 +15,7 @@ import numpy as np
 
 from . import format as wformat
 from .arch import MIN_INPUT, Arch, layer_shapes
-from .errors import DeviceError, InputError
+from .errors import DeviceError, InputError, ModelFormatError
 from .preprocess import preprocess, to_rgb_array
 
 DEVICES = ("cpu", "cuda")
@@ -104,7 +104,9 @@ class Engine:
                 backend = _core.Model(arrays, blocks, arch.stem, arch.last, arch.num_classes,
                                       meta["padding"], isa, threads or default_threads())
             except ValueError as e:
-                raise DeviceError(str(e)) from e
+                if isa != "auto" and isa not in _core.available_isas():
+                    raise DeviceError(str(e)) from e
+                raise ModelFormatError(f"{path}: the engine cannot run this network: {e}") from e
         return cls(meta, arch, backend, device)
 
     @property

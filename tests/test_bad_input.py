@@ -98,3 +98,15 @@ def test_cuda_without_a_gpu_is_a_device_error(small_model_path):
         pytest.skip("this machine has a GPU")
     with pytest.raises(DeviceError, match="CUDA|triton"):
         Engine.load(small_model_path, device="cuda", dtype="fp16")
+
+
+def test_valid_file_the_engine_cannot_run_is_a_format_error(tmp_path):
+    from mbv2_engine import ModelFormatError
+    from mbv2_engine.export import export_random
+
+    # At width 0.01 every channel count rounds up to 8, so block 0 (t = 1, stride 1)
+    # gets a residual: a valid file, but the fused stem cannot feed it.
+    path = export_random(tmp_path / "tiny.npz", seed=0, width_mult=0.01, size=(32, 32), num_classes=3,
+                         progress=False)
+    with pytest.raises(ModelFormatError, match="cannot run this network"):
+        Engine.load(path)
