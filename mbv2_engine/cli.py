@@ -59,25 +59,18 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import time
-
     import numpy as np
 
-    from .arch import layer_shapes
+    from .demo import time_interleaved
     from .engine import Engine
 
     engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
     h, w = args.size or engine.input_size
+    plan = engine.plan_for(h, w)
     x = np.random.default_rng(0).standard_normal((args.batch, 3, h, w), dtype=np.float32)
-    engine.run(x)  # plan and warm up
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        engine.run(x)
-        times.append(time.perf_counter() - t0)
-    t = float(np.median(times))
-    gflop = 2 * args.batch * sum(L.macs for L in layer_shapes(engine.arch, h, w)) / 1e9
-    print(f"{args.model}: {h}x{w}, batch {args.batch}, {engine.plan.threads} thread(s), ISA {engine.plan.isa}: "
+    t = time_interleaved({"engine": lambda: engine.run(x)}, args.repeat)["engine"]
+    gflop = 2 * args.batch * plan.macs / 1e9
+    print(f"{args.model}: {h}x{w}, batch {args.batch}, {plan.threads} thread(s), ISA {plan.isa}: "
           f"median {t * 1e3:.2f} ms of {args.repeat}, {args.batch / t:.1f} images/s, {gflop / t:.1f} GFLOP/s")
     if args.profile:
         print(f"{'block':<24}{'ms':>8}{'MMACs':>9}{'GFLOP/s':>9}   (one image, one thread, best of {args.repeat})")

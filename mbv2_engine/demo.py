@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .arch import layer_shapes
 from .errors import Mbv2Error
 from .tolerances import violations
 
@@ -41,7 +40,7 @@ def _import_torch():
     return torch
 
 
-def _time_interleaved(fns: dict, repeat: int) -> dict:
+def time_interleaved(fns: dict, repeat: int) -> dict:
     """Median seconds per call of each function, calls interleaved so drift hits all alike."""
     times = {name: [] for name in fns}
     for fn in fns.values():
@@ -95,9 +94,9 @@ def run_demo(out_dir, seed: int = 0, repeat: int = 10, threads: int = 1, batch: 
     x1 = batch_x[:1]
     tx1 = torch.from_numpy(x1)
     with torch.inference_mode():
-        med = _time_interleaved({"mbv2-engine": lambda: engine.run(x1),
+        med = time_interleaved({"mbv2-engine": lambda: engine.run(x1),
                                  "PyTorch eager": lambda: model(tx1)}, repeat)
-    gflop = 2 * sum(L.macs for L in layer_shapes(engine.arch, 224, 224)) / 1e9
+    gflop = 2 * plan.macs / 1e9
     for name, t in med.items():
         print(f"      {name:<14} {t * 1e3:8.2f} ms  {gflop / t:7.1f} GFLOP/s")
     print("demo passed" if ok else "demo FAILED: the engine disagrees with PyTorch")

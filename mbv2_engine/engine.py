@@ -146,14 +146,13 @@ class Engine:
         if self.device != "cpu":
             raise DeviceError("per-block profiling exists for the CPU engine only")
         h, w = (height, width) if height else self.input_size
-        self.plan_for(h, w)  # checks the size
+        layers = self.plan_for(h, w).layers  # checks the size too
         x = np.random.default_rng(0).standard_normal((1, 3, h, w), dtype=np.float32)
         seconds = self._backend.profile(x, repeats=repeats)
-        shapes = layer_shapes(self.arch, h, w)
-        macs = [L.macs for L in shapes[1:-2]]
-        macs[0] += shapes[0].macs
-        macs[-1] += shapes[-2].macs + shapes[-1].macs
-        names = [L.name for L in shapes[1:-2]]
+        macs = [L["macs"] for L in layers[1:-2]]
+        macs[0] += layers[0]["macs"]
+        macs[-1] += layers[-2]["macs"] + layers[-1]["macs"]
+        names = [L["name"] for L in layers[1:-2]]
         names[0], names[-1] = f"stem+{names[0]}", f"{names[-1]}+head+classifier"
         return [{"name": n, "ms": t * 1e3, "macs": m, "gflops": 2 * m / t / 1e9}
                 for n, t, m in zip(names, seconds, macs)]
