@@ -31,10 +31,10 @@ echo "== thread safety under ThreadSanitizer"
 TSAN=-fsanitize=thread
 cmake -S . -B "$BUILD/tsan" "${CONFIGURE[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS=$TSAN \
     -DCMAKE_C_FLAGS=$TSAN -DCMAKE_EXE_LINKER_FLAGS=$TSAN -DCMAKE_SHARED_LINKER_FLAGS=$TSAN >/dev/null
-cmake --build "$BUILD/tsan" -j"$JOBS" --target test_capi_threads >/dev/null
+cmake --build "$BUILD/tsan" -j"$JOBS" --target test_capi_threads test_thread_pool >/dev/null
 # TSan's shadow memory needs a fixed layout: kernels with wide mmap randomisation break it.
 TSAN_OPTIONS=halt_on_error=1 run_ctest "$BUILD/tsan.log" setarch "$(uname -m)" -R \
-    ctest --test-dir "$BUILD/tsan" -R CApiThreads
+    ctest --test-dir "$BUILD/tsan" -R "CApiThreads|ThreadPool"
 
 echo "== examples/cpp_host against the installed wheel"
 # From outside the tree, so Python imports the installed package, not ./mbv2_engine.

@@ -45,17 +45,33 @@ def build(names: list[str], w: Workload) -> tuple[dict[str, Runner], dict[str, s
     return runners, skipped, wrong
 
 
+def wait_for_quiet(limit: float = 0.25) -> None:
+    """Returns once no thread of this process burns CPU (at most `limit` seconds).
+
+    ONNX Runtime's and OpenVINO's thread pools spin-wait for tens of
+    milliseconds after a run; whoever runs next would share the cores with
+    those spinning threads, which no user running one engine ever sees.
+    """
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(0.002)
+        if time.process_time() - cpu < 0.2 * (time.perf_counter() - wall):
+            return
+
+
 def interleave(runners: dict[str, Runner], reps: int, label: str) -> dict[str, list[float]]:
     """Seconds per call, `reps` per provider, taken round-robin with a rotating start.
 
-    Each turn starts with one untimed call: the previous provider's thread pool
-    may still be spin-waiting (OpenMP, ONNX Runtime) and would steal the cores.
+    Each turn starts once the previous provider's threads have gone quiet, then
+    makes one untimed call (caches, a core woken from idle) and one timed call.
     """
     names = list(runners)
     samples = {name: [] for name in names}
     for rep in tqdm(range(reps), desc=f"{label}: timing", leave=False):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
             run = runners[name].run
+            wait_for_quiet()
             run()
             t0 = time.perf_counter()
             run()

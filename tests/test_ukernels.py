@@ -92,7 +92,7 @@ def test_head_rowsum(kernel, nc_class, m):
     assert (pre < 0).any() and (pre > 6).any(), "inputs too tame: ReLU6 never clamps"
 
 
-@pytest.mark.parametrize("wo", [1, 7, 14, 15])
+@pytest.mark.parametrize("wo", [1, 4, 7, 14, 15])
 @pytest.mark.parametrize("c_class", ["equal", "multiple", "below", "above", "half", "one"])
 @pytest.mark.parametrize("kernel", simd_kernels("dwconv3x3s1", "dwconv3x3s2"))
 def test_dwconv(kernel, c_class, wo):

@@ -23,6 +23,10 @@ constexpr size_t kTilePixels = 128;
 // the wide blocks' ring (3 x 114 x 96 floats at 224x224).
 constexpr size_t kShortRingFloats = 24 * 1024;
 constexpr size_t kShortTileFloats = 8 * 1024;
+// Pixels per head kernel call: all 49 of a 7x7 map, so the head's weights
+// stream from L3 once per image; bigger maps go in blocks whose input rows
+// (128 x 320 floats, 160 KB) stay in L2 while every panel passes over them.
+constexpr size_t kHeadPixels = 128;
 
 size_t round_down(size_t n, size_t multiple) { return n / multiple * multiple; }
 
@@ -41,7 +45,7 @@ size_t slice_granule(const KernelSet& ks) {
   return std::max({ks.expand.nr, ks.stem.nr, ks.dwconv3x3s1.nr, ks.dwconv3x3s2.nr});
 }
 
-void choose_tiling(const BlockSpec& spec, const KernelSet& ks, bool feeds_head, BlockGeometry& g) {
+void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g) {
   const size_t hidden = spec.hidden(), dw_nr = ks.dwconv(spec.stride).nr;
   if (g.wo >= kShortRow) {
     g.tile_rows = 1;
@@ -49,7 +53,7 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, bool feeds_head, 
     g.chunk = choose_chunk(spec, g.wo, dw_nr);
     return;
   }
-  g.tile_rows = std::min(g.ho, feeds_head ? head_group_rows(g.ho) : (kTilePixels + g.wo - 1) / g.wo);
+  g.tile_rows = std::min(g.ho, (kTilePixels + g.wo - 1) / g.wo);
   const size_t granule = slice_granule(ks);
   const size_t ring_pixels = ring_slots(g.tile_rows, spec.stride) * (g.w + 2);
   g.slice = std::min(hidden, std::max(granule, round_down(kShortRingFloats / ring_pixels, granule)));
@@ -173,11 +177,10 @@ void depthwise_project_tile(const KernelSet& ks, const PackedBlock& block, const
 
 }  // namespace
 
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks,
-                             bool feeds_head) {
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks) {
   BlockGeometry g{h, w, conv_out(h, spec.stride), conv_out(w, spec.stride), pad_before(h, spec.stride, padding),
                   pad_before(w, spec.stride, padding), 0, 0, 0};
-  choose_tiling(spec, ks, feeds_head, g);
+  choose_tiling(spec, ks, g);
   return g;
 }
 
@@ -188,58 +191,39 @@ size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {
 size_t tile_floats(const BlockGeometry& g) { return g.tile_rows * g.wo * g.chunk; }
 
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, RowSink& sink, const BlockScratch& scratch, RowRange band) {
+                     const float* residual, float* out, const BlockScratch& scratch, RowRange band) {
   const size_t hidden = block.spec.hidden();
   Ring ring(g, block.spec.stride, source, scratch.ring);
-  // Tiles start at the band's start, so a band on head groups keeps every
-  // tile inside one group.
   for (size_t oy = band.begin; oy < band.end; oy += g.tile_rows) {
     const RowRange tile{oy, std::min(oy + g.tile_rows, band.end)};
-    float* out = sink.row(oy);
+    float* rows = out + oy * g.wo * block.spec.cout;
     init_output_rows(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr,
-                     (tile.end - tile.begin) * g.wo, out);
+                     (tile.end - tile.begin) * g.wo, rows);
     for (size_t c0 = 0; c0 < hidden; c0 += g.slice) {
       const size_t cs = std::min(g.slice, hidden - c0);
       ring.fill(tile, c0, cs);
-      depthwise_project_tile(ks, block, g, ring, tile, c0, cs, scratch.tile, out);
+      depthwise_project_tile(ks, block, g, ring, tile, c0, cs, scratch.tile, rows);
     }
-    for (size_t y = tile.begin; y < tile.end; y++) sink.finish(y);
   }
 }
 
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           RowSink& sink, const BlockScratch& scratch, RowRange rows) {
+                           float* out, const BlockScratch& scratch, RowRange rows) {
   const ExpandSource expand(ks, block.expand, in, g.w, block.spec.cin);
   const CopySource copy(in, g.w, block.spec.cin);
   const RowSource& source = block.spec.has_expand() ? static_cast<const RowSource&>(expand) : copy;
-  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, sink, scratch, rows);
+  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, out, scratch, rows);
 }
 
-HeadSink::HeadSink(const KernelSet& ks, const PackedConv& head, float* group_buffer, size_t rows, size_t width,
-                   float* group_sums)
-    : ks_(ks),
-      head_(head),
-      group_(group_buffer),
-      rows_(rows),
-      width_(width),
-      group_rows_(head_group_rows(rows)),
-      group_sums_(group_sums) {}
-
-void HeadSink::finish(size_t oy) {
-  const size_t filled = oy % group_rows_ + 1;
-  if (filled < group_rows_ && oy + 1 < rows_) return;
-  float* sums = group_sums_ + oy / group_rows_ * head_.n;
-  std::fill(sums, sums + head_.n, 0.0f);
-  ks_.head.fn(filled * width_, head_.n, head_.k, group_, head_.k, head_.panels.data(), sums);
-}
-
-void HeadSink::pool(float* pooled) const {
-  std::fill(pooled, pooled + head_.n, 0.0f);
-  for (size_t g = 0; g * group_rows_ < rows_; g++) {
-    for (size_t i = 0; i < head_.n; i++) pooled[i] += group_sums_[g * head_.n + i];
+void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, size_t pixels, size_t n0, size_t n1,
+               float* pooled) {
+  const float* panels = head.panels.data() + n0 / head.nr * head.panel_stride;
+  std::fill(pooled + n0, pooled + n1, 0.0f);
+  for (size_t p = 0; p < pixels; p += kHeadPixels) {
+    ks.head.fn(std::min(kHeadPixels, pixels - p), n1 - n0, head.k, in + p * head.k, head.k, panels, pooled + n0);
   }
-  const float scale = 1.0f / static_cast<float>(rows_ * width_);
-  for (size_t i = 0; i < head_.n; i++) pooled[i] *= scale;
+  const float scale = 1.0f / static_cast<float>(pixels);
+  for (size_t n = n0; n < n1; n++) pooled[n] *= scale;
 }
 
 size_t padded_image_floats(size_t h, size_t w) { return (h + 1) * (w + 2) * 3; }

@@ -50,13 +50,13 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   const KernelSet ks = select_kernels(isa);
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], cin = x_shape[3];
   const PackedBlock block = pack_block(arrays, "", infer_block_spec(arrays, cin, stride), ks);
-  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks, false);
+  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks);
   AlignedBuffer scratch(ring_floats(block.spec, g) + tile_floats(g));
   const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
   Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
   for (size_t i = 0; i < n; i++) {
-    TensorSink sink(out.data.data() + i * g.ho * g.wo * block.spec.cout, g.wo * block.spec.cout);
-    run_block_from_tensor(ks, block, g, x + i * h * w * cin, sink, s, {0, g.ho});
+    run_block_from_tensor(ks, block, g, x + i * h * w * cin, out.data.data() + i * g.ho * g.wo * block.spec.cout, s,
+                          {0, g.ho});
   }
   return out;
 }
@@ -86,17 +86,8 @@ Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const floa
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], c = x_shape[3];
   const size_t last = require_weight(arrays, "weight").shape[0];
   const PackedConv head = pack_conv(arrays, "", {last, c}, ks.head.nr, true);
-  const size_t group = head_group_rows(h);
-  AlignedBuffer rows(group * w * c), group_sums((h + group - 1) / group * last);
   Tensor out{std::vector<float>(n * last), {n, last}};
-  HeadSink sink(ks, head, rows.data(), h, w, group_sums.data());
-  for (size_t i = 0; i < n; i++) {
-    for (size_t y = 0; y < h; y++) {
-      std::copy_n(x + (i * h + y) * w * c, w * c, sink.row(y));
-      sink.finish(y);
-    }
-    sink.pool(out.data.data() + i * last);
-  }
+  for (size_t i = 0; i < n; i++) head_pool(ks, head, x + i * h * w * c, h * w, 0, last, out.data.data() + i * last);
   return out;
 }
 

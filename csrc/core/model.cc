@@ -122,41 +122,41 @@ std::shared_ptr<const Plan> Model::plan(size_t height, size_t width) const {
 
 // Threading (measured on the 2-core Xeon, 224x224, width 1.0; see README):
 // a batch is split by whole images, each team member with its own arena, so
-// no barrier is ever needed; a single image (and the images left over) is split
-// into bands of output rows per block, members meeting at a barrier after each
-// block. Bands recompute the 2 halo input rows of the expand conv: about 9% more
-// work at 2 threads, mostly in the 14x14 and 7x7 blocks.
+// members never wait for each other; a single image (and the images left
+// over) runs as steps (image_steps) split into shares: bands of output rows
+// per block, output channels for the head and the classifier. Bands recompute
+// the 2 halo input rows of the expand conv: about 9% more work at 2 threads,
+// mostly in the 14x14 and 7x7 blocks.
 void Model::run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const {
   check_input_size(n, height, width);
   const auto plan = this->plan(height, width);
   const size_t image_floats = 3 * height * width;
+  auto image = [&](size_t i, float* arena) {
+    return ImageJob{x + i * image_floats, layout, arena, out + i * spec_.num_classes};
+  };
   std::unique_lock<std::mutex> pool_lock(pool_mutex_, std::defer_lock);
   if (!pool_ || !pool_lock.try_lock()) {
     ArenaLease arena(*this, plan->arena.total);
-    for (size_t i = 0; i < n; i++) {
-      run_image(*plan, x + i * image_floats, layout, arena.data(), out + i * spec_.num_classes, Team{});
-    }
+    for (size_t i = 0; i < n; i++) run_image(*plan, image(i, arena.data()));
     return;
   }
-  const size_t members = pool_->size(), whole_rounds = n / members * members;
+  const size_t whole_rounds = n / pool_->size() * pool_->size();
   if (whole_rounds > 0) {
     // Images are claimed one at a time, so a member the OS descheduled (the
     // machines are shared) holds up one image, not a fixed share of the batch.
     std::atomic<size_t> next{0};
-    pool_->run([&](size_t) {
+    pool_->run(1, [&](size_t, Share) {
       ArenaLease arena(*this, plan->arena.total);
       for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < whole_rounds;) {
-        run_image(*plan, x + i * image_floats, layout, arena.data(), out + i * spec_.num_classes, Team{});
+        run_image(*plan, image(i, arena.data()));
       }
     });
   }
   if (whole_rounds == n) return;
   ArenaLease arena(*this, plan->arena.total);
   for (size_t i = whole_rounds; i < n; i++) {
-    pool_->run([&](size_t member) {
-      run_image(*plan, x + i * image_floats, layout, arena.data(), out + i * spec_.num_classes,
-                Team{member, members, pool_.get()});
-    });
+    const ImageJob job = image(i, arena.data());
+    pool_->run(image_steps(), [&](size_t step, Share share) { run_step(*plan, job, step, share); });
   }
 }
 
@@ -166,54 +166,64 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
   const auto plan = this->plan(height, width);
   ArenaLease arena(*this, plan->arena.total);
   std::vector<float> logits(spec_.num_classes);
-  std::vector<double> best(blocks_.size(), 1e30), seconds;
+  std::vector<double> best(blocks_.size(), 1e30), steps;
   for (size_t r = 0; r < std::max<size_t>(repeats, 1); r++) {
-    run_image(*plan, x, layout, arena.data(), logits.data(), Team{}, &seconds);
-    for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], seconds[i]);
+    run_image(*plan, ImageJob{x, layout, arena.data(), logits.data()}, &steps);
+    // Loading the image counts to block 0 (the stem's), head and classifier to the last block.
+    std::vector<double> blocks(steps.begin() + 1, steps.begin() + 1 + blocks_.size());
+    blocks.front() += steps.front();
+    blocks.back() += steps[image_steps() - 2] + steps[image_steps() - 1];
+    for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], blocks[i]);
   }
   return best;
 }
 
-void Model::run_image(const Plan& plan, const float* x, Layout layout, float* arena, float* logits,
-                      const Team& team, std::vector<double>* block_seconds) const {
+void Model::run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds) const {
   using Clock = std::chrono::steady_clock;
-  if (block_seconds) block_seconds->clear();
-  auto start = Clock::now();
-  const ArenaLayout& a = plan.arena;
-  if (team.member == 0) load_padded_image(x, layout, plan.height, plan.width, arena + a.x);
-  team.barrier();
-  float* mine = arena + a.scratch + team.member * a.member_stride;
-  const BlockScratch scratch{mine + a.ring, mine + a.tile};
-  const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
-  const BlockGeometry& last = plan.blocks.back();
-  HeadSink head(ks_, head_, mine + a.head_rows, last.ho, last.wo, arena + a.head_sums);
-  const float* in = nullptr;
-  for (size_t i = 0; i < blocks_.size(); i++) {
-    const BlockGeometry& g = plan.blocks[i];
-    float* out = arena + (i % 2 == 0 ? a.y : a.x);
-    TensorSink tensor(out, g.wo * spec_.blocks[i].cout);
-    const bool last_block = i + 1 == blocks_.size();
-    RowSink& sink = last_block ? static_cast<RowSink&>(head) : tensor;
-    const auto [begin, end] = team.band(g.ho, last_block ? head_group_rows(g.ho) : 1);
-    if (i == 0) {
-      run_fused_block(ks_, blocks_[0], g, stem, nullptr, sink, scratch, {begin, end});
-    } else {
-      run_block_from_tensor(ks_, blocks_[i], g, in, sink, scratch, {begin, end});
-    }
-    team.barrier();
-    in = out;
-    if (block_seconds && i + 1 < blocks_.size()) {
-      const auto now = Clock::now();
-      block_seconds->push_back(std::chrono::duration<double>(now - start).count());
-      start = now;
-    }
+  if (step_seconds) step_seconds->clear();
+  for (size_t step = 0; step < image_steps(); step++) {
+    const auto start = Clock::now();
+    run_step(plan, job, step, Share{});
+    if (step_seconds) step_seconds->push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
-  if (team.member != 0) return;
-  head.pool(arena + a.pooled);
-  std::copy(classifier_.bias.begin(), classifier_.bias.end(), logits);
-  ks_.project.fn(1, classifier_.n, classifier_.k, arena + a.pooled, classifier_.k, classifier_.panels.data(),
-                 classifier_.panel_stride, logits, classifier_.n);
-  if (block_seconds) block_seconds->push_back(std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const {
+  const ArenaLayout& a = plan.arena;
+  float* arena = job.arena;
+  // Block i reads from x (odd i: y) and writes to y (odd i: x); block 0 reads the image in x.
+  auto block_out = [&](size_t i) { return arena + (i % 2 == 0 ? a.y : a.x); };
+  if (step == 0) {
+    if (share.index == 0) load_padded_image(job.x, job.layout, plan.height, plan.width, arena + a.x);
+    return;
+  }
+  const size_t block = step - 1;
+  if (block < blocks_.size()) {
+    float* mine = arena + a.scratch + share.index * a.member_stride;
+    const BlockScratch scratch{mine + a.ring, mine + a.tile};
+    const BlockGeometry& g = plan.blocks[block];
+    const auto [begin, end] = share.band(g.ho);
+    if (block == 0) {
+      const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
+      run_fused_block(ks_, blocks_[0], g, stem, nullptr, block_out(0), scratch, {begin, end});
+    } else {
+      run_block_from_tensor(ks_, blocks_[block], g, block_out(block - 1), block_out(block), scratch, {begin, end});
+    }
+    return;
+  }
+  // The head and the classifier are split by output channel: each share
+  // streams its part of their 1.6 MB and 5 MB of weights.
+  if (block == blocks_.size()) {
+    const BlockGeometry& last = plan.blocks.back();
+    const auto [n0, n1] = share.band(head_.n, head_.nr);
+    head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, n0, n1, arena + a.pooled);
+    return;
+  }
+  const auto [n0, n1] = share.band(classifier_.n, classifier_.nr);
+  std::copy(classifier_.bias.begin() + n0, classifier_.bias.begin() + n1, job.logits + n0);
+  ks_.project.fn(1, n1 - n0, classifier_.k, arena + a.pooled, classifier_.k,
+                 classifier_.panels.data() + n0 / classifier_.nr * classifier_.panel_stride, classifier_.panel_stride,
+                 job.logits + n0, classifier_.n);
 }
 
 }  // namespace mbv2

@@ -47,9 +47,22 @@ class Model {
 
  private:
   class ArenaLease;
-  // block_seconds, when given, receives each block's time (a team of one only).
-  void run_image(const Plan& plan, const float* x, Layout layout, float* arena, float* logits, const Team& team,
-                 std::vector<double>* block_seconds = nullptr) const;
+  // One image's input, arena and logits.
+  struct ImageJob {
+    const float* x;
+    Layout layout;
+    float* arena;
+    float* logits;
+  };
+  // An image is a sequence of steps, each split into shares that run at once
+  // (ThreadPool::run): step 0 loads the image, step 1 + i runs block i (a
+  // band of output rows per share), then the head and the classifier (a range
+  // of output channels per share).
+  size_t image_steps() const { return blocks_.size() + 3; }
+  void run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const;
+  // Every step of one image on the calling thread; step_seconds, when given,
+  // receives each step's time.
+  void run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds = nullptr) const;
 
   NetworkSpec spec_;
   KernelSet ks_;

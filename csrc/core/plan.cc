@@ -33,7 +33,7 @@ void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
                          uint64_t(sh) * sw * spec.stem * 27, 0, {ks.stem.name}});
   size_t h = sh, w = sw;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
-    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks, i + 1 == spec.blocks.size()));
+    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks));
     plan.layers.push_back(block_layer(i, spec.blocks[i], plan.blocks.back(), ks));
     h = plan.blocks.back().ho;
     w = plan.blocks.back().wo;
@@ -52,23 +52,19 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
     const BlockSpec& b = spec.blocks[i];
     const BlockGeometry& g = plan.blocks[i];
     size_t& out = i % 2 == 0 ? y : x;
-    if (i + 1 < spec.blocks.size()) out = std::max(out, g.ho * g.wo * b.cout);
+    out = std::max(out, g.ho * g.wo * b.cout);
     ring = std::max(ring, ring_floats(b, g));
     tile = std::max(tile, tile_floats(g));
     expanded = std::max(expanded, b.has_expand() ? g.h * g.w * b.hidden() : 0);
     unfused = std::max(unfused, unfused_block_floats(b, g));
   }
-  const BlockGeometry& last = plan.blocks.back();
   ArenaLayout& a = plan.arena;
   a.x = 0;
   a.y = a.x + align16(x);
-  a.head_sums = a.y + align16(y);
-  const size_t head_group = head_group_rows(last.ho), head_groups = (last.ho + head_group - 1) / head_group;
-  a.pooled = a.head_sums + align16(head_groups * spec.last);
+  a.pooled = a.y + align16(y);
   a.members = plan.threads;
   a.tile = 0;
-  a.head_rows = a.tile + align16(tile);
-  a.ring = a.head_rows + align16(head_group * last.wo * spec.blocks.back().cout);
+  a.ring = a.tile + align16(tile);
   a.member_stride = a.ring + align16(ring);
   a.scratch = a.pooled + align16(spec.last);
   a.total = a.scratch + a.members * a.member_stride;

@@ -31,13 +31,12 @@ struct LayerPlan {
 
 // Offsets in floats into one arena. Block i writes its output to y when i is
 // even and to x when odd, so x first holds the image and is free again by the
-// time block 1 writes; the last block writes nowhere (the head consumes it).
-// Each member of a thread team then has its own scratch region: a ring, a
-// depthwise tile and a group of head input rows, at scratch + member *
-// member_stride + ring (or tile, or head_rows).
+// time block 1 writes; the head reads the last block's output from there.
+// Each member of a thread team then has its own scratch region: a ring and a
+// depthwise tile, at scratch + member * member_stride + ring (or tile).
 struct ArenaLayout {
-  size_t x = 0, y = 0, head_sums = 0, pooled = 0;  // shared by the team
-  size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0, head_rows = 0;
+  size_t x = 0, y = 0, pooled = 0;  // shared by the team
+  size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0;
   size_t total = 0;
 };
 

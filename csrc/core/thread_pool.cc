@@ -1,20 +1,19 @@
 #include "core/thread_pool.h"
 
 namespace mbv2 {
-namespace {
 
-// Busy-waits a little (a barrier between blocks is usually met within
-// microseconds), then yields the core to whoever holds it up.
+// Busy-waits a little (the shares of one step usually finish within
+// microseconds of each other), then yields the core to whoever holds them up.
+// Never sleeps: on the VMs here a core that went idle takes milliseconds to
+// wake again.
 template <class Done>
-void wait_until(Done done) {
+void ThreadPool::wait_until(Done done) {
   for (int spins = 0; !done(); spins++) {
     if (spins > 2000) std::this_thread::yield();
   }
 }
 
-}  // namespace
-
-ThreadPool::ThreadPool(size_t size) {
+ThreadPool::ThreadPool(size_t size) : joined_(new std::atomic<bool>[size]) {
   for (size_t member = 1; member < size; member++) workers_.emplace_back([this, member] { work(member); });
 }
 
@@ -27,41 +26,67 @@ ThreadPool::~ThreadPool() {
   for (auto& worker : workers_) worker.join();
 }
 
-void ThreadPool::run(const std::function<void(size_t)>& task) {
+void ThreadPool::run(size_t steps, const StepFn& fn) {
+  if (steps == 0) return;
   {
+    // No worker is inside a run here (the last one waited for them all), so
+    // the per-run state can be reset and resized.
     std::lock_guard<std::mutex> lock(mutex_);
-    task_ = &task;
-    busy_.store(workers_.size(), std::memory_order_relaxed);
+    if (steps > capacity_) {
+      claimed_.reset(new std::atomic<bool>[steps * size()]);
+      done_.reset(new std::atomic<size_t>[steps]);
+      capacity_ = steps;
+    }
+    for (size_t i = 0; i < steps * size(); i++) claimed_[i].store(false, std::memory_order_relaxed);
+    for (size_t s = 0; s < steps; s++) done_[s].store(0, std::memory_order_relaxed);
+    for (size_t m = 0; m < size(); m++) joined_[m].store(false, std::memory_order_relaxed);
+    fn_ = &fn;
+    steps_ = steps;
+    open_ = true;
     generation_++;
   }
   wake_.notify_all();
-  task(0);
-  wait_until([&] { return busy_.load(std::memory_order_acquire) == 0; });
+  take_part(0);
+  wait_until([&] { return done_[steps - 1].load(std::memory_order_acquire) == size(); });
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;  // a worker not yet inside skips this run
+  }
+  // Those inside only pass claimed shares now, but still read the run's state.
+  wait_until([&] { return inside_.load(std::memory_order_acquire) == 0; });
 }
 
-void ThreadPool::barrier() {
-  const uint64_t phase = phase_.load(std::memory_order_acquire);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size()) {
-    arrived_.store(0, std::memory_order_relaxed);
-    phase_.fetch_add(1, std::memory_order_acq_rel);
-  } else {
-    wait_until([&] { return phase_.load(std::memory_order_acquire) != phase; });
+void ThreadPool::take_part(size_t me) {
+  for (size_t s = 0; s < steps_; s++) {
+    if (s > 0) wait_until([&] { return done_[s - 1].load(std::memory_order_acquire) == size(); });
+    run_share(s, me);
+    if (me != 0) continue;
+    for (size_t m = 1; m < size(); m++) {
+      if (!joined_[m].load(std::memory_order_acquire)) run_share(s, m);
+    }
   }
+}
+
+void ThreadPool::run_share(size_t step, size_t share) {
+  if (claimed_[step * size() + share].exchange(true, std::memory_order_acq_rel)) return;
+  (*fn_)(step, Share{share, size()});
+  done_[step].fetch_add(1, std::memory_order_acq_rel);
 }
 
 void ThreadPool::work(size_t member) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(size_t)>* task;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
-      task = task_;
+      if (!open_) continue;  // woke too late: the caller has finished this run alone
+      joined_[member].store(true, std::memory_order_release);
+      inside_.fetch_add(1, std::memory_order_relaxed);
     }
-    (*task)(member);
-    busy_.fetch_sub(1, std::memory_order_acq_rel);
+    take_part(member);
+    inside_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

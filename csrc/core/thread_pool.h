@@ -1,8 +1,18 @@
-// A persistent team of worker threads, created once per Model: a run hands the
-// same task to every member (the caller is member 0) and members meet at
-// barriers between the blocks of one image. Workers sleep on a condition
-// variable between runs; barriers spin briefly, then yield, because the
-// machines are small and shared and threads may outnumber cores.
+// A persistent team of worker threads, created once per Model. A run is a
+// sequence of steps (one image: load, each block, head, classifier), each
+// split into size() shares; share j of a step is meant for member j (the
+// caller is member 0), and a step starts once every share of the one before
+// it is done.
+//
+// A worker can be slow to start: its core may be asleep after an idle spell,
+// or busy with another process's spinning threads (the machines are small and
+// shared). So the caller also runs the shares of every worker that has not
+// joined the run yet, each share claimed by exactly one thread; once a worker
+// has joined it keeps its own shares, so a worker that is merely a little
+// late never loses a whole share to the caller. A run never waits for a worker
+// that never joined: the caller closes the run and that worker skips it.
+// Workers sleep on a condition variable between runs; waits inside a run spin
+// briefly, then yield.
 #pragma once
 
 #include <algorithm>
@@ -11,14 +21,30 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace mbv2 {
 
+// One share of a step: the index of the member it is meant for, of `count`.
+struct Share {
+  size_t index = 0, count = 1;
+
+  // This share of n items [begin, end), in contiguous near-equal bands that
+  // start on multiples of `granule`.
+  std::pair<size_t, size_t> band(size_t n, size_t granule = 1) const {
+    const size_t units = (n + granule - 1) / granule;
+    return {std::min(n, units * index / count * granule), std::min(n, units * (index + 1) / count * granule)};
+  }
+};
+
 class ThreadPool {
  public:
+  using StepFn = std::function<void(size_t step, Share share)>;
+
   explicit ThreadPool(size_t size);  // size - 1 worker threads
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -26,43 +52,34 @@ class ThreadPool {
 
   size_t size() const { return workers_.size() + 1; }
 
-  // Runs task(member) on every member and returns when all have finished. One
-  // run at a time: concurrent callers must serialise (Model holds a mutex).
-  void run(const std::function<void(size_t)>& task);
-
-  // Called by every member of a run: returns once all have arrived, and all
-  // writes made before it are visible to every member after it.
-  void barrier();
+  // Runs fn(step, share) for steps 0 .. steps - 1 in order and every share of
+  // each, and returns when all are done. fn must not throw. One run at a time:
+  // concurrent callers must serialise (Model holds a mutex).
+  void run(size_t steps, const StepFn& fn);
 
  private:
   void work(size_t member);
+  // The steps as member `me` sees them; the caller also runs absent members' shares.
+  void take_part(size_t me);
+  void run_share(size_t step, size_t share);
+  template <class Done>
+  void wait_until(Done done);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  const std::function<void(size_t)>* task_ = nullptr;  // guarded by mutex_
-  uint64_t generation_ = 0;                             // guarded by mutex_
-  bool stop_ = false;                                   // guarded by mutex_
-  std::atomic<size_t> busy_{0};                         // workers still inside the current task
-  std::atomic<size_t> arrived_{0};                      // members at the current barrier
-  std::atomic<uint64_t> phase_{0};                      // barriers completed
-};
-
-// The part of a ThreadPool one member of a run sees: who it is, how many there
-// are, and the barrier. A team of one (no pool) never waits.
-struct Team {
-  size_t member = 0, size = 1;
-  ThreadPool* pool = nullptr;
-
-  void barrier() const {
-    if (size > 1) pool->barrier();
-  }
-  // This member's share [begin, end) of n items, in contiguous near-equal
-  // bands that start on multiples of `granule`.
-  std::pair<size_t, size_t> band(size_t n, size_t granule = 1) const {
-    const size_t units = (n + granule - 1) / granule;
-    return {std::min(n, units * member / size * granule), std::min(n, units * (member + 1) / size * granule)};
-  }
+  const StepFn* fn_ = nullptr;  // the run's; guarded by mutex_ until a member joins
+  size_t steps_ = 0;
+  uint64_t generation_ = 0;  // guarded by mutex_
+  bool open_ = false;        // guarded by mutex_: workers may still join the current run
+  bool stop_ = false;        // guarded by mutex_
+  // Per run: claimed_[step * size() + share], done_[step] (shares finished),
+  // joined_[member]; sized for the longest run so far.
+  std::unique_ptr<std::atomic<bool>[]> claimed_;
+  std::unique_ptr<std::atomic<size_t>[]> done_;
+  std::unique_ptr<std::atomic<bool>[]> joined_;
+  size_t capacity_ = 0;                 // steps claimed_ and done_ have room for
+  std::atomic<size_t> inside_{0};       // workers inside the current run
 };
 
 }  // namespace mbv2

@@ -21,26 +21,51 @@ struct FirstLanes {
   void store(float* p, typename S::V v) const { S::store(p, v, mask); }
 };
 
+// P adjacent output pixels of one channel tile at once: each input pixel of
+// the 3 rows is loaded once and feeds every tap that reads it, and the P
+// accumulators are independent chains. One pixel at a time would load all 9
+// taps (load-port bound, a little over one FMA per cycle) and wait on one
+// 9-deep FMA chain. Every accumulator still sums its taps kx-major, ky-minor,
+// as the scalar twin does.
+template <class S, size_t Stride, size_t P, class Lanes>
+inline void dwconv3x3_pixels(const float* const (&in)[3], size_t in_stride, const typename S::V (&vk)[10],
+                             float* out, size_t out_stride, Lanes lanes) {
+  constexpr size_t kCols = (P - 1) * Stride + 3;
+  typename S::V acc[P];
+#pragma GCC unroll 8
+  for (size_t p = 0; p < P; p++) acc[p] = vk[0];
+#pragma GCC unroll 32
+  for (size_t j = 0; j < kCols; j++) {
+#pragma GCC unroll 3
+    for (size_t ky = 0; ky < 3; ky++) {
+      const typename S::V v = lanes.load(in[ky] + j * in_stride);
+#pragma GCC unroll 8
+      for (size_t p = 0; p < P; p++) {
+        if (j >= p * Stride && j - p * Stride < 3) acc[p] = S::fmadd(v, vk[1 + ky * 3 + (j - p * Stride)], acc[p]);
+      }
+    }
+  }
+  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
+#pragma GCC unroll 8
+  for (size_t p = 0; p < P; p++) lanes.store(out + p * out_stride, S::clamp(acc[p], vmin, vmax));
+}
+
 template <class S, size_t Stride, class Lanes>
 inline void dwconv3x3_channel_tile(size_t wo, const float* const* rows, size_t in_stride, const float* w, float* out,
                                    size_t out_stride, Lanes lanes) {
-  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
+  constexpr size_t P = 4;
   typename S::V vk[10];  // bias, then taps (ky, kx) row-major; zero-padded, so always whole vectors
   for (size_t j = 0; j < 10; j++) vk[j] = S::load(w + j * S::kLanes);
-  const float* i0 = rows[0];
-  const float* i1 = rows[1];
-  const float* i2 = rows[2];
-  for (size_t x = 0; x < wo; x++) {
-    typename S::V vacc = vk[0];
-    for (size_t kx = 0; kx < 3; kx++) {
-      vacc = S::fmadd(lanes.load(i0 + kx * in_stride), vk[1 + kx], vacc);
-      vacc = S::fmadd(lanes.load(i1 + kx * in_stride), vk[4 + kx], vacc);
-      vacc = S::fmadd(lanes.load(i2 + kx * in_stride), vk[7 + kx], vacc);
-    }
-    lanes.store(out + x * out_stride, S::clamp(vacc, vmin, vmax));
-    i0 += Stride * in_stride;
-    i1 += Stride * in_stride;
-    i2 += Stride * in_stride;
+  size_t x = 0;
+  for (; x + P <= wo; x += P) {
+    const float* const in[3] = {rows[0] + x * Stride * in_stride, rows[1] + x * Stride * in_stride,
+                                rows[2] + x * Stride * in_stride};
+    dwconv3x3_pixels<S, Stride, P>(in, in_stride, vk, out + x * out_stride, out_stride, lanes);
+  }
+  for (; x < wo; x++) {
+    const float* const in[3] = {rows[0] + x * Stride * in_stride, rows[1] + x * Stride * in_stride,
+                                rows[2] + x * Stride * in_stride};
+    dwconv3x3_pixels<S, Stride, 1>(in, in_stride, vk, out + x * out_stride, out_stride, lanes);
   }
 }
 
