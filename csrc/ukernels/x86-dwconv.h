@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "ukernels/x86-common.h"
+
 namespace mbv2::x86 {
 namespace {
 
@@ -62,11 +64,13 @@ inline void dwconv3x3_channel_tile(size_t wo, const float* const* rows, size_t i
                                 rows[2] + x * Stride * in_stride};
     dwconv3x3_pixels<S, Stride, P>(in, in_stride, vk, out + x * out_stride, out_stride, lanes);
   }
-  for (; x < wo; x++) {
-    const float* const in[3] = {rows[0] + x * Stride * in_stride, rows[1] + x * Stride * in_stride,
-                                rows[2] + x * Stride * in_stride};
-    dwconv3x3_pixels<S, Stride, 1>(in, in_stride, vk, out + x * out_stride, out_stride, lanes);
-  }
+  if (x == wo) return;
+  // The last 1-3 pixels in one call: the 7- and 14-wide rows end in one.
+  const float* const in[3] = {rows[0] + x * Stride * in_stride, rows[1] + x * Stride * in_stride,
+                              rows[2] + x * Stride * in_stride};
+  with_const<P - 1>(wo - x, [&](auto rest) {
+    dwconv3x3_pixels<S, Stride, rest>(in, in_stride, vk, out + x * out_stride, out_stride, lanes);
+  });
 }
 
 template <class S, size_t Stride>

@@ -10,23 +10,11 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <type_traits>
+
+#include "ukernels/x86-common.h"
 
 namespace mbv2::x86 {
 namespace {
-
-template <size_t N>
-using Const = std::integral_constant<size_t, N>;
-
-// Calls f(Const<n>()) for a run-time 1 <= n <= N, so remainders get tiles of
-// their exact size instead of a general slow path.
-template <size_t N, class F>
-inline void with_const(size_t n, F f) {
-  if constexpr (N > 1) {
-    if (n < N) return with_const<N - 1>(n, f);
-  }
-  f(Const<N>());
-}
 
 // Splits m rows into ceil(m / MR) tiles of near-equal size: 7 pixels with
 // MR = 6 run as 4 + 3, not 6 + 1 (a one-row tile is load-bound, not FMA-bound).
