@@ -121,9 +121,9 @@ std::shared_ptr<const Plan> Model::plan(size_t height, size_t width) const {
 }
 
 // Threading (measured on the 2-core Xeon, 224x224, width 1.0; see README):
-// a batch is split by whole images (in pairs), each team member with its own arenas, so
-// members never wait for each other; a single image (and the images left
-// over) runs as steps (image_steps) split into shares: bands of output rows
+// a batch is split by whole images (in pairs), each team member with its own
+// arenas, so members never wait for each other; a single image (and the images
+// left over) runs as steps (image_steps) split into shares: bands of output rows
 // per block, output channels for the head and the classifier. Bands recompute
 // the 2 halo input rows of the expand conv: about 9% more work at 2 threads,
 // mostly in the 14x14 and 7x7 blocks.
