@@ -63,6 +63,8 @@ class Model {
   // Every step of one image on the calling thread; step_seconds, when given,
   // receives each step's time.
   void run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds = nullptr) const;
+  // Two images on the calling thread, step by step.
+  void run_image_pair(const Plan& plan, const ImageJob& a, const ImageJob& b) const;
 
   NetworkSpec spec_;
   KernelSet ks_;
