@@ -234,18 +234,26 @@ void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, siz
 
 size_t padded_image_floats(size_t h, size_t w) { return (h + 1) * (w + 2) * 3; }
 
-void load_padded_image(const float* x, Layout layout, size_t h, size_t w, float* dst) {
+void load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst) {
   const size_t row_floats = (w + 2) * 3;
-  std::fill(dst, dst + padded_image_floats(h, w), 0.0f);
-  for (size_t y = 0; y < h; y++) {
-    float* row = dst + y * row_floats + 3;
+  if (y1 == h) std::fill_n(dst + h * row_floats, row_floats, 0.0f);  // the zero row after the last
+  for (size_t y = y0; y < y1; y++) {
+    float* row = dst + y * row_floats;
+    std::fill_n(row, 3, 0.0f);
+    std::fill_n(row + (w + 1) * 3, 3, 0.0f);
+    float* px = row + 3;
     if (layout == Layout::NHWC) {
-      std::memcpy(row, x + y * w * 3, w * 3 * sizeof(float));
+      std::memcpy(px, x + y * w * 3, w * 3 * sizeof(float));
       continue;
     }
-    for (size_t c = 0; c < 3; c++) {
-      const float* plane_row = x + (c * h + y) * w;
-      for (size_t px = 0; px < w; px++) row[px * 3 + c] = plane_row[px];
+    // One pass over the three planes' rows, writing each pixel whole.
+    const float* r = x + y * w;
+    const float* g = r + h * w;
+    const float* b = g + h * w;
+    for (size_t i = 0; i < w; i++) {
+      px[3 * i] = r[i];
+      px[3 * i + 1] = g[i];
+      px[3 * i + 2] = b[i];
     }
   }
 }

@@ -86,7 +86,9 @@ void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, siz
 // The image, NHWC, padded with a zero column either side and a zero row after
 // the last, so the stem kernel reads padding as ordinary pixels.
 size_t padded_image_floats(size_t h, size_t w);
-void load_padded_image(const float* x, Layout layout, size_t h, size_t w, float* dst);
+// Image rows [y0, y1) with their zero columns (and the zero row after the last
+// when y1 = h), so a team loads the image in bands.
+void load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst);
 
 // Stem fusion: rows of the stem conv, produced on demand into block 0's ring.
 class StemSource : public RowSource {

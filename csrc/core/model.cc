@@ -214,7 +214,8 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   // Block i reads from x (odd i: y) and writes to y (odd i: x); block 0 reads the image in x.
   auto block_out = [&](size_t i) { return arena + (i % 2 == 0 ? a.y : a.x); };
   if (step == 0) {
-    if (share.index == 0) load_padded_image(job.x, job.layout, plan.height, plan.width, arena + a.x);
+    const auto [y0, y1] = share.band(plan.height);
+    load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x);
     return;
   }
   const size_t block = step - 1;
