@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <set>
 #include <stdexcept>
 
@@ -153,11 +154,14 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
   if (whole_rounds > 0) {
     // Pairs are claimed one at a time, so a member the OS descheduled (the
     // machines are shared) holds up two images, not a fixed share of the batch.
+    // Two arenas per share, leased here: an allocation failure must throw on
+    // the caller's thread, not end a worker's.
+    std::deque<ArenaLease> arenas;
+    for (size_t k = 0; k < 2 * pool_->size(); k++) arenas.emplace_back(*this, plan->arena.total);
     std::atomic<size_t> next{0};
-    pool_->run(1, [&](size_t, Share) {
-      ArenaLease first(*this, plan->arena.total), second(*this, plan->arena.total);
+    pool_->run(1, [&](size_t, Share share) {
       for (size_t i; (i = next.fetch_add(2, std::memory_order_relaxed)) < whole_rounds;) {
-        run_pair(i, whole_rounds, first, second);
+        run_pair(i, whole_rounds, arenas[2 * share.index], arenas[2 * share.index + 1]);
       }
     });
   }
