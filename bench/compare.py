@@ -5,9 +5,9 @@
     python bench/compare.py --cases w1.0-224-b1-t1 w1.0-224-b8-t2 --memory
 
 For each case every provider is built from the same weights, checked against
-PyTorch eager, then timed round-robin: each repetition times every provider
-once, starting from a different one each time, so drift on a shared machine
-hits them all alike. Prints a table per case (median ms, images/s, GFLOP/s,
+PyTorch eager, then timed interleaved: each repetition times every provider
+once, in a freshly shuffled order, so drift on a shared machine hits them all
+alike and no provider always follows the same one. Prints a table per case (median ms, images/s, GFLOP/s,
 ratio to the best peer, with --memory the peak memory growth of load plus
 inference) and saves everything as JSON under bench/results/. Exits 1 if a
 provider gave wrong numbers.
@@ -61,15 +61,20 @@ def wait_for_quiet(limit: float = 0.25) -> None:
 
 
 def interleave(runners: dict[str, Runner], reps: int, label: str) -> dict[str, list[float]]:
-    """Seconds per call, `reps` per provider, taken round-robin with a rotating start.
+    """Seconds per call, `reps` per provider: every repetition times each provider once.
 
-    Each turn starts once the previous provider's threads have gone quiet, then
-    makes one untimed call (caches, a core woken from idle) and one timed call.
+    The order is shuffled anew for each repetition (seeded, so a run can be
+    repeated): what one engine leaves behind (caches, a woken core) shapes the
+    next one's time, and a fixed or merely rotated order would give every
+    provider the same predecessor almost every time. Each turn starts once the
+    previous provider's threads have gone quiet, then makes one untimed call
+    (caches, a core woken from idle) and one timed call.
     """
     names = list(runners)
     samples = {name: [] for name in names}
-    for rep in tqdm(range(reps), desc=f"{label}: timing", leave=False):
-        for name in names[rep % len(names):] + names[:rep % len(names)]:
+    order = np.random.default_rng(0)
+    for _ in tqdm(range(reps), desc=f"{label}: timing", leave=False):
+        for name in order.permutation(names):
             run = runners[name].run
             wait_for_quiet()
             run()
