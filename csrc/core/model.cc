@@ -135,33 +135,37 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
   auto image = [&](size_t i, float* arena) {
     return ImageJob{x + i * image_floats, layout, arena, out + i * spec_.num_classes};
   };
-  // Images i and i + 1 (when below `end`) on this thread, two arenas leased.
-  auto run_pair = [&](size_t i, size_t end, ArenaLease& first, ArenaLease& second) {
-    if (i + 1 < end) {
-      run_image_pair(*plan, image(i, first.data()), image(i + 1, second.data()));
-    } else {
-      run_image(*plan, image(i, first.data()));
-    }
-  };
   std::unique_lock<std::mutex> pool_lock(pool_mutex_, std::defer_lock);
   if (!pool_ || !pool_lock.try_lock()) {
-    // One image needs no second arena (a lease of 0 floats allocates nothing to speak of).
-    ArenaLease first(*this, plan->arena.total), second(*this, n > 1 ? plan->arena.total : 0);
-    for (size_t i = 0; i < n; i += 2) run_pair(i, n, first, second);
+    ArenaLease first(*this, plan->arena.total);
+    if (n % 2 == 1) run_image(*plan, image(n - 1, first.data()));
+    if (n == 1) return;
+    ArenaLease second(*this, plan->arena.total);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+      run_image_pair(*plan, image(i, first.data()), image(i + 1, second.data()));
+    }
     return;
   }
-  const size_t whole_rounds = n / pool_->size() * pool_->size();
+  const size_t members = pool_->size(), whole_rounds = n / members * members;
   if (whole_rounds > 0) {
-    // Pairs are claimed one at a time, so a member the OS descheduled (the
-    // machines are shared) holds up two images, not a fixed share of the batch.
-    // Two arenas per share, leased here: an allocation failure must throw on
-    // the caller's thread, not end a worker's.
+    // Images are claimed in pairs where every member gets the same number of
+    // pairs (batch 8 on 2 threads), else one at a time (batch 2 or 6 on 2), so
+    // no member idles while another runs a pair. Claiming as it goes, a member
+    // the OS descheduled (the machines are shared) holds up one claim, not a
+    // fixed share of the batch. The arenas are leased here: an allocation
+    // failure must throw on the caller's thread, not end a worker's.
+    const size_t claim = whole_rounds % (2 * members) == 0 ? 2 : 1;
     std::deque<ArenaLease> arenas;
-    for (size_t k = 0; k < 2 * pool_->size(); k++) arenas.emplace_back(*this, plan->arena.total);
+    for (size_t k = 0; k < claim * members; k++) arenas.emplace_back(*this, plan->arena.total);
     std::atomic<size_t> next{0};
     pool_->run(1, [&](size_t, Share share) {
-      for (size_t i; (i = next.fetch_add(2, std::memory_order_relaxed)) < whole_rounds;) {
-        run_pair(i, whole_rounds, arenas[2 * share.index], arenas[2 * share.index + 1]);
+      float* first = arenas[claim * share.index].data();
+      for (size_t i; (i = next.fetch_add(claim, std::memory_order_relaxed)) < whole_rounds;) {
+        if (claim == 1) {
+          run_image(*plan, image(i, first));
+        } else {
+          run_image_pair(*plan, image(i, first), image(i + 1, arenas[2 * share.index + 1].data()));
+        }
       }
     });
   }
@@ -206,9 +210,13 @@ void Model::run_image(const Plan& plan, const ImageJob& job, std::vector<double>
   using Clock = std::chrono::steady_clock;
   if (step_seconds) step_seconds->clear();
   for (size_t step = 0; step < image_steps(); step++) {
+    if (!step_seconds) {
+      run_step(plan, job, step, Share{});
+      continue;
+    }
     const auto start = Clock::now();
     run_step(plan, job, step, Share{});
-    if (step_seconds) step_seconds->push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    step_seconds->push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
 }
 
