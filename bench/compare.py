@@ -7,10 +7,10 @@
 For each case every provider is built from the same weights, checked against
 PyTorch eager, then timed interleaved: each repetition times every provider
 once, in a freshly shuffled order, so drift on a shared machine hits them all
-alike and no provider always follows the same one. Prints a table per case (median ms, images/s, GFLOP/s,
-ratio to the best peer, with --memory the peak memory growth of load plus
-inference) and saves everything as JSON under bench/results/. Exits 1 if a
-provider gave wrong numbers.
+alike and no provider always follows the same one. Prints a table per case
+(median ms, images/s, GFLOP/s, ratio to the best peer, with --memory the peak
+memory growth of load plus inference) and saves everything as JSON under
+bench/results/. Exits 1 if a provider gave wrong numbers.
 """
 from __future__ import annotations
 
