@@ -45,17 +45,20 @@ def build(names: list[str], w: Workload) -> tuple[dict[str, Runner], dict[str, s
     return runners, skipped, wrong
 
 
-def wait_for_quiet(limit: float = 0.25) -> None:
+def wait_for_quiet(limit: float = 0.5, window: float = 0.02) -> None:
     """Returns once no thread of this process burns CPU (at most `limit` seconds).
 
     ONNX Runtime's and OpenVINO's thread pools spin-wait for tens of
     milliseconds after a run; whoever runs next would share the cores with
     those spinning threads, which no user running one engine ever sees.
+    The kernel adds up the CPU time of threads running on other cores only
+    at scheduler ticks (4 ms here), so a window shorter than a few ticks can
+    read 0 while a spinning thread holds a core: the window is 20 ms.
     """
     deadline = time.perf_counter() + limit
     while time.perf_counter() < deadline:
         cpu, wall = time.process_time(), time.perf_counter()
-        time.sleep(0.002)
+        time.sleep(window)
         if time.process_time() - cpu < 0.2 * (time.perf_counter() - wall):
             return
 
