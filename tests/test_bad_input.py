@@ -53,13 +53,20 @@ def test_small_pil_image(small_engine):
         small_engine.run(Image.new("RGB", (20, 40)))
 
 
+def _with(x: np.ndarray, index: tuple, value: float) -> np.ndarray:
+    x[index] = value
+    return x
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: np.zeros((0, 3, 64, 64), np.float32), "empty"),
     (lambda: np.zeros((1, 3, 64, 64), np.float64), "float32"),
     (lambda: np.zeros((1, 4, 64, 64), np.float32), r"\(N, 3, H, W\)"),
     (lambda: np.zeros((3, 64, 64), np.float32), r"\(N, 3, H, W\)"),
     (lambda: np.zeros((1, 3, 16, 64), np.float32), "smaller than 32x32"),
-    (lambda: np.full((1, 3, 64, 64), np.nan, np.float32), "NaN"),
+    (lambda: np.full((1, 3, 64, 64), np.nan, np.float32), "holds 12288 NaN"),
+    (lambda: _with(np.zeros((2, 3, 64, 64), np.float32), (1, 2, 63, 63), np.inf), "holds 1 NaN or infinite"),
+    (lambda: _with(np.zeros((1, 3, 64, 64), np.float32), (0, 1, 5, 0), -np.inf), "holds 1 NaN or infinite"),
 ])
 def test_bad_batch(small_engine, make, message):
     with pytest.raises(InputError, match=message):

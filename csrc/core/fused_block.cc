@@ -234,16 +234,33 @@ void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, siz
 
 size_t padded_image_floats(size_t h, size_t w) { return (h + 1) * (w + 2) * 3; }
 
-void load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst) {
+namespace {
+
+// NaN or an infinity: every exponent bit set. Integer tests vectorise where
+// float compares with NaN semantics would not.
+inline bool non_finite(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+}  // namespace
+
+bool load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst) {
   const size_t row_floats = (w + 2) * 3;
   if (y1 == h) std::fill_n(dst + h * row_floats, row_floats, 0.0f);  // the zero row after the last
+  bool bad = false;
   for (size_t y = y0; y < y1; y++) {
     float* row = dst + y * row_floats;
     std::fill_n(row, 3, 0.0f);
     std::fill_n(row + (w + 1) * 3, 3, 0.0f);
     float* px = row + 3;
     if (layout == Layout::NHWC) {
-      std::memcpy(px, x + y * w * 3, w * 3 * sizeof(float));
+      const float* src = x + y * w * 3;
+      for (size_t i = 0; i < w * 3; i++) {
+        px[i] = src[i];
+        bad |= non_finite(src[i]);
+      }
       continue;
     }
     // One pass over the three planes' rows, writing each pixel whole.
@@ -254,9 +271,13 @@ void load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t
       px[3 * i] = r[i];
       px[3 * i + 1] = g[i];
       px[3 * i + 2] = b[i];
+      bad |= non_finite(r[i]) | non_finite(g[i]) | non_finite(b[i]);
     }
   }
+  return !bad;
 }
+
+size_t count_non_finite(const float* x, size_t n) { return std::count_if(x, x + n, non_finite); }
 
 StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
                        Padding padding)

@@ -87,8 +87,13 @@ void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, siz
 // the last, so the stem kernel reads padding as ordinary pixels.
 size_t padded_image_floats(size_t h, size_t w);
 // Image rows [y0, y1) with their zero columns (and the zero row after the last
-// when y1 = h), so a team loads the image in bands.
-void load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst);
+// when y1 = h), so a team loads the image in bands. False when a value read is
+// NaN or infinite: ReLU6 would clamp it to a plausible number, so the caller
+// must fail rather than return logits. The test rides on the copy, where a
+// separate pass over the input cost 20 us per 224x224 image.
+bool load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst);
+// NaN and infinite values among x[0 .. n), for the error message.
+size_t count_non_finite(const float* x, size_t n);
 
 // Stem fusion: rows of the stem conv, produced on demand into block 0's ring.
 class StemSource : public RowSource {

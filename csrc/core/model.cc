@@ -55,6 +55,11 @@ void check_no_extra_arrays(const ArrayMap& arrays, const NetworkSpec& spec) {
   }
 }
 
+[[noreturn]] void throw_non_finite(const float* x, size_t n) {
+  throw std::invalid_argument("the input holds " + std::to_string(count_non_finite(x, n)) +
+                              " NaN or infinite values");
+}
+
 }  // namespace
 
 void check_input_size(size_t n, size_t height, size_t width) {
@@ -121,6 +126,14 @@ std::shared_ptr<const Plan> Model::plan(size_t height, size_t width) const {
   return plans_.emplace(key, std::move(plan)).first->second;
 }
 
+void Model::run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const {
+  check_input_size(n, height, width);
+  const auto plan = this->plan(height, width);
+  std::atomic<bool> non_finite{false};
+  run_batch(*plan, x, n, layout, out, non_finite);
+  if (non_finite.load()) throw_non_finite(x, n * 3 * height * width);
+}
+
 // Threading (measured on the 2-core Xeon, 224x224, width 1.0; see README):
 // a batch is split by whole images (in pairs, see run_image_pair), each team
 // member with its own arenas, so members never wait for each other; a single
@@ -128,21 +141,20 @@ std::shared_ptr<const Plan> Model::plan(size_t height, size_t width) const {
 // shares: bands of output rows per block, output channels for the head and the
 // classifier. Bands recompute the 2 halo input rows of the expand conv: about
 // 9% more work at 2 threads, mostly in the 14x14 and 7x7 blocks.
-void Model::run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const {
-  check_input_size(n, height, width);
-  const auto plan = this->plan(height, width);
-  const size_t image_floats = 3 * height * width;
+void Model::run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
+                      std::atomic<bool>& non_finite) const {
+  const size_t image_floats = 3 * plan.height * plan.width;
   auto image = [&](size_t i, float* arena) {
-    return ImageJob{x + i * image_floats, layout, arena, out + i * spec_.num_classes};
+    return ImageJob{x + i * image_floats, layout, arena, out + i * spec_.num_classes, &non_finite};
   };
   std::unique_lock<std::mutex> pool_lock(pool_mutex_, std::defer_lock);
   if (!pool_ || !pool_lock.try_lock()) {
-    ArenaLease first(*this, plan->arena.total);
-    if (n % 2 == 1) run_image(*plan, image(n - 1, first.data()));
+    ArenaLease first(*this, plan.arena.total);
+    if (n % 2 == 1) run_image(plan, image(n - 1, first.data()));
     if (n == 1) return;
-    ArenaLease second(*this, plan->arena.total);
+    ArenaLease second(*this, plan.arena.total);
     for (size_t i = 0; i + 1 < n; i += 2) {
-      run_image_pair(*plan, image(i, first.data()), image(i + 1, second.data()));
+      run_image_pair(plan, image(i, first.data()), image(i + 1, second.data()));
     }
     return;
   }
@@ -156,24 +168,24 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
     // failure must throw on the caller's thread, not end a worker's.
     const size_t claim = whole_rounds % (2 * members) == 0 ? 2 : 1;
     std::deque<ArenaLease> arenas;
-    for (size_t k = 0; k < claim * members; k++) arenas.emplace_back(*this, plan->arena.total);
+    for (size_t k = 0; k < claim * members; k++) arenas.emplace_back(*this, plan.arena.total);
     std::atomic<size_t> next{0};
     pool_->run(1, [&](size_t, Share share) {
       float* first = arenas[claim * share.index].data();
       for (size_t i; (i = next.fetch_add(claim, std::memory_order_relaxed)) < whole_rounds;) {
         if (claim == 1) {
-          run_image(*plan, image(i, first));
+          run_image(plan, image(i, first));
         } else {
-          run_image_pair(*plan, image(i, first), image(i + 1, arenas[2 * share.index + 1].data()));
+          run_image_pair(plan, image(i, first), image(i + 1, arenas[2 * share.index + 1].data()));
         }
       }
     });
   }
   if (whole_rounds == n) return;
-  ArenaLease arena(*this, plan->arena.total);
+  ArenaLease arena(*this, plan.arena.total);
   for (size_t i = whole_rounds; i < n; i++) {
     const ImageJob job = image(i, arena.data());
-    pool_->run(image_steps(), [&](size_t step, Share share) { run_step(*plan, job, step, share); });
+    pool_->run(image_steps(), [&](size_t step, Share share) { run_step(plan, job, step, share); });
   }
 }
 
@@ -184,8 +196,10 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
   ArenaLease arena(*this, plan->arena.total);
   std::vector<float> logits(spec_.num_classes);
   std::vector<double> best(blocks_.size(), 1e30), steps;
+  std::atomic<bool> non_finite{false};
   for (size_t r = 0; r < std::max<size_t>(repeats, 1); r++) {
-    run_image(*plan, ImageJob{x, layout, arena.data(), logits.data()}, &steps);
+    run_image(*plan, ImageJob{x, layout, arena.data(), logits.data(), &non_finite}, &steps);
+    if (non_finite.load()) throw_non_finite(x, 3 * height * width);
     // Loading the image counts to block 0 (the stem's), head and classifier to the last block.
     std::vector<double> blocks(steps.begin() + 1, steps.begin() + 1 + blocks_.size());
     blocks.front() += steps.front();
@@ -227,7 +241,9 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   auto block_out = [&](size_t i) { return arena + (i % 2 == 0 ? a.y : a.x); };
   if (step == 0) {
     const auto [y0, y1] = share.band(plan.height);
-    load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x);
+    if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
+      job.non_finite->store(true, std::memory_order_relaxed);
+    }
     return;
   }
   const size_t block = step - 1;

@@ -3,6 +3,7 @@
 // share scratch memory.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,7 +33,8 @@ class Model {
   std::shared_ptr<const Plan> plan(size_t height, size_t width) const;
 
   // Logits (n x num_classes) for n images of 3 x height x width (or height x
-  // width x 3 for NHWC). Thread-safe: each call leases its own arena, and the
+  // width x 3 for NHWC); std::invalid_argument if any input value is NaN or
+  // infinite (out is then left unspecified). Thread-safe: each call leases its own arena, and the
   // call that finds the thread pool busy runs on its own thread alone (same
   // results: no split ever changes a sum's order).
   void run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const;
@@ -47,13 +49,18 @@ class Model {
 
  private:
   class ArenaLease;
-  // One image's input, arena and logits.
+  // One image's input, arena and logits, and the flag its load raises when
+  // the input holds NaN or an infinity.
   struct ImageJob {
     const float* x;
     Layout layout;
     float* arena;
     float* logits;
+    std::atomic<bool>* non_finite;
   };
+  // Every image of a batch, split across the pool as run() describes.
+  void run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
+                 std::atomic<bool>& non_finite) const;
   // An image is a sequence of steps, each split into shares that run at once
   // (ThreadPool::run): step 0 loads the image, step 1 + i runs block i (a
   // band of output rows per share), then the head and the classifier (a range

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -226,6 +227,38 @@ TEST(CApiErrors, BadInputSizeOrLayoutIsInvalidArgument) {
   const char* label = nullptr;
   expect_failure(mbv2_engine_get_label(engine, kClasses, &label), MBV2_STATUS_INVALID_ARGUMENT, "out of range");
   mbv2_engine_destroy(engine);
+}
+
+// ReLU6 would clamp a NaN or an infinity to a plausible activation, so such
+// an input must fail, wherever it sits: any image of a batch, either layout,
+// a row loaded by either thread of a team.
+TEST(CApiErrors, NanOrInfinityInTheInputIsInvalidArgument) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (size_t threads : {1, 2}) {
+    mbv2_engine_options options;
+    mbv2_engine_options_init(&options);
+    options.threads = threads;
+    mbv2_engine* engine = nullptr;
+    ASSERT_EQ(mbv2_engine_create_from_file(model().c_str(), &options, &engine), MBV2_STATUS_OK);
+    for (size_t n : {1, 3}) {
+      const auto clean = random_images(n, kSide, kSide, 8);
+      std::vector<float> out(n * kClasses);
+      for (mbv2_layout layout : {MBV2_LAYOUT_NCHW, MBV2_LAYOUT_NHWC}) {
+        // The last value of the batch, the first, and a green one in the middle of the first image.
+        for (size_t at : {clean.size() - 1, size_t{0}, kSide * kSide + kSide * kSide / 2}) {
+          for (float bad : {nan, inf, -inf}) {
+            auto x = clean;
+            x[at] = bad;
+            expect_failure(mbv2_engine_run(engine, x.data(), n, kSide, kSide, layout, out.data(), out.size()),
+                           MBV2_STATUS_INVALID_ARGUMENT, "holds 1 NaN or infinite values");
+          }
+        }
+        EXPECT_EQ(mbv2_engine_run(engine, clean.data(), n, kSide, kSide, layout, out.data(), out.size()),
+                  MBV2_STATUS_OK);
+      }
+    }
+    mbv2_engine_destroy(engine);
+  }
 }
 
 TEST(CApiErrors, NullPointersAreInvalidArgument) {

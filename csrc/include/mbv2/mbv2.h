@@ -110,7 +110,9 @@ MBV2_API mbv2_status mbv2_engine_get_isa(const mbv2_engine* engine, const char**
 
 /* Logits for n normalised images of height x width (each side 32..8192):
  * `out` receives n x num_classes floats and out_len must be exactly that.
- * Thread-safe. */
+ * An input holding NaN or an infinity fails with MBV2_STATUS_INVALID_ARGUMENT
+ * (the network's ReLU6 would turn it into a plausible number); `out` is then
+ * unspecified. Thread-safe. */
 MBV2_API mbv2_status mbv2_engine_run(const mbv2_engine* engine, const float* input, size_t n, size_t height,
                                      size_t width, mbv2_layout layout, float* out, size_t out_len);
 
