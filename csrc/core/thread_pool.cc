@@ -43,7 +43,7 @@ void ThreadPool::run(size_t steps, const StepFn& fn) {
     fn_ = &fn;
     steps_ = steps;
     open_ = true;
-    generation_++;
+    posted_.store(++generation_, std::memory_order_release);
   }
   wake_.notify_all();
   take_part(0);
@@ -73,9 +73,17 @@ void ThreadPool::run_share(size_t step, size_t share) {
   done_[step].fetch_add(1, std::memory_order_acq_rel);
 }
 
+void ThreadPool::watch_for_run(uint64_t seen) const {
+  const auto until = std::chrono::steady_clock::now() + kSpinAfterRun;
+  while (posted_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+}
+
 void ThreadPool::work(size_t member) {
   uint64_t seen = 0;
   for (;;) {
+    watch_for_run(seen);
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
