@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -63,15 +64,30 @@ def wait_for_quiet(limit: float = 0.5, window: float = 0.02) -> None:
             return
 
 
-def interleave(runners: dict[str, Runner], reps: int, label: str) -> dict[str, list[float]]:
+def warm_up(run: Callable[[], object], seconds: float) -> None:
+    """Untimed calls for at least `seconds`, and at least one.
+
+    After the idle spell of `wait_for_quiet` these VMs run the next call or
+    two slower (the core clocks down, or the vCPU resumes on another core with
+    cold caches): one engine at 224 on 1 thread took 7.0 ms as the second call
+    after 20 ms idle and 5.9 ms back to back. Calling for a while first times
+    what a user running inference back to back gets.
+    """
+    until = time.perf_counter() + seconds
+    run()
+    while time.perf_counter() < until:
+        run()
+
+
+def interleave(runners: dict[str, Runner], reps: int, label: str, warmup: float) -> dict[str, list[float]]:
     """Seconds per call, `reps` per provider: every repetition times each provider once.
 
     The order is shuffled anew for each repetition (seeded, so a run can be
     repeated): what one engine leaves behind (caches, a woken core) shapes the
     next one's time, and a fixed or merely rotated order would give every
     provider the same predecessor almost every time. Each turn starts once the
-    previous provider's threads have gone quiet, then makes one untimed call
-    (caches, a core woken from idle) and one timed call.
+    previous provider's threads have gone quiet, then makes untimed calls for
+    `warmup` seconds (at least one) and one timed call.
     """
     names = list(runners)
     samples = {name: [] for name in names}
@@ -80,7 +96,7 @@ def interleave(runners: dict[str, Runner], reps: int, label: str) -> dict[str, l
         for name in order.permutation(names):
             run = runners[name].run
             wait_for_quiet()
-            run()
+            warm_up(run, warmup)
             t0 = time.perf_counter()
             run()
             samples[name].append(time.perf_counter() - t0)
@@ -126,15 +142,15 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
     return "\n".join(lines)
 
 
-def run_case(case_name: str, names: list[str], root: Path, reps: int, with_memory: bool) -> dict:
+def run_case(case_name: str, names: list[str], root: Path, reps: int, warmup: float, with_memory: bool) -> dict:
     w = make_workload(CASES[case_name], root)
     runners, skipped, wrong = build(names, w)
-    rows = summarize(w, runners, interleave(runners, reps, case_name))
+    rows = summarize(w, runners, interleave(runners, reps, case_name, warmup))
     if with_memory:
         for name, mb in memory(list(runners), w).items():
             rows[name]["peak_mb"] = mb
     print(table(w, rows, skipped, wrong, reps), flush=True)
-    return {"case": case_name, **vars(w.case), "macs_per_image": w.macs_per_image, "reps": reps,
+    return {"case": case_name, **vars(w.case), "macs_per_image": w.macs_per_image, "reps": reps, "warmup_s": warmup,
             "providers": rows, "skipped": skipped, "wrong": wrong}
 
 
@@ -168,6 +184,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"cases to run (default all): {', '.join(CASES)}")
     p.add_argument("--providers", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS),
                    metavar="NAME", help=f"providers to run (default all): {', '.join(PROVIDERS)}")
+    p.add_argument("--warmup-ms", type=float, default=20.0,
+                   help="untimed calls for at least this long (at least one) before each timed call (default 20)")
     p.add_argument("--memory", action="store_true",
                    help="also measure each provider's peak memory growth (a fresh process each)")
     p.add_argument("--workdir", type=Path, help="where model files are written (default: a temporary folder)")
@@ -181,7 +199,8 @@ def main(argv=None) -> int:
     print(f"CPU: {cpu}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mbv2-bench-") as tmp:
         root = args.workdir or Path(tmp)
-        results = [run_case(case, args.providers, root, reps, args.memory) for case in args.cases]
+        results = [run_case(case, args.providers, root, reps, args.warmup_ms / 1e3, args.memory)
+                   for case in args.cases]
     print(f"\nsaved {save(cpu, results, args)}")
     wrong = [f"{r['case']}: {name}" for r in results for name in r["wrong"]]
     if wrong:
