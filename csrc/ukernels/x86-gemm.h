@@ -49,7 +49,8 @@ inline void store_lanes(float* p, typename S::V v, size_t n) {
 // at NR = 32). The late blocks' weights are read from L3 or DRAM once per
 // image, and the hardware prefetcher restarts at every 4 KB page, so without
 // this the first row tile of each panel waits on its loads (interleaved A/B
-// against the build without it: 2-4% off the whole network at 224, 1 thread).
+// against the build without it: 4-6% off the whole network at 224, 1 thread;
+// 5% at 2 threads, at batch 8 and with the AVX2 kernels).
 // Past a panel's chunk the rows ahead are the next chunk's or the next
 // panel's: the data the next call reads.
 constexpr size_t kPrefetchRows = 32;
