@@ -39,6 +39,13 @@ size_t choose_chunk(const BlockSpec& spec, size_t wo, size_t nr) {
   return std::min(std::max(fit, nr), all);
 }
 
+// The size of the fewest near-equal parts of n no larger than `most`, rounded
+// up to a multiple of `granule` (so the last part may be a little shorter).
+size_t split_evenly(size_t n, size_t most, size_t granule) {
+  const size_t parts = (n + most - 1) / most;
+  return std::min(most, ((n + parts - 1) / parts + granule - 1) / granule * granule);
+}
+
 size_t ring_slots(size_t tile_rows, size_t stride) { return (tile_rows - 1) * stride + 3; }
 
 // Slices start on a panel of every kernel that reads or writes the ring.
@@ -56,9 +63,18 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g)
   }
   g.tile_rows = std::min(g.ho, (kTilePixels + g.wo - 1) / g.wo);
   const size_t granule = slice_granule(ks);
+  if (g.tile_rows == g.ho && hidden >= 2 * granule) g.half = round_down(hidden / 2, granule);
   const size_t ring_pixels = ring_slots(g.tile_rows, spec.stride) * (g.w + 2);
   g.slice = std::min(hidden, std::max(granule, round_down(kShortRingFloats / ring_pixels, granule)));
   const size_t fit = std::max(dw_nr, round_down(kShortTileFloats / (g.tile_rows * g.wo), dw_nr));
+  if (g.half) {
+    // Slices and chunks that split a half evenly: the ring and tile limits
+    // alone cut a half of 480 into 288 + 192 and those into chunks of 160,
+    // 128 and 32, and the short ones made one thread 1-2% slower.
+    g.slice = split_evenly(g.half, g.slice, granule);
+    g.chunk = split_evenly(g.slice, fit, dw_nr);
+    return;
+  }
   g.chunk = std::min(fit, (g.slice + dw_nr - 1) / dw_nr * dw_nr);
 }
 
@@ -143,10 +159,15 @@ class Ring {
 };
 
 // The epilogue's additions happen first: the tile starts as bias (+ residual),
-// then every chunk's projection accumulates on top.
-void init_output_rows(const PackedConv& project, const float* residual, size_t pixels, float* out) {
+// or 0 for a second half's partial sum, then every chunk's projection
+// accumulates on top.
+void init_output_rows(const PackedConv& project, const float* residual, bool partial, size_t pixels, float* out) {
   const size_t cout = project.n;
   const float* bias = project.bias.data();
+  if (partial) {
+    std::fill_n(out, pixels * cout, 0.0f);
+    return;
+  }
   // Plain loops the compiler vectorises: std::copy of a few dozen floats per
   // pixel became a memmove call per pixel (12,544 of them in block 0).
   for (size_t x = 0; x < pixels; x++) {
@@ -197,16 +218,16 @@ size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {
 size_t tile_floats(const BlockGeometry& g) { return g.tile_rows * g.wo * g.chunk; }
 
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, float* out, const BlockScratch& scratch, RowRange band) {
-  const size_t hidden = block.spec.hidden();
+                     const float* residual, float* out, const BlockScratch& scratch, RowRange band,
+                     ChannelRange hidden) {
   Ring ring(g, block.spec.stride, source, scratch.ring);
   for (size_t oy = band.begin; oy < band.end; oy += g.tile_rows) {
     const RowRange tile{oy, std::min(oy + g.tile_rows, band.end)};
     float* rows = out + oy * g.wo * block.spec.cout;
-    init_output_rows(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr,
+    init_output_rows(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr, hidden.begin > 0,
                      (tile.end - tile.begin) * g.wo, rows);
-    for (size_t c0 = 0; c0 < hidden; c0 += g.slice) {
-      const size_t cs = std::min(g.slice, hidden - c0);
+    for (size_t c0 = hidden.begin; c0 < hidden.end; c0 += g.slice) {
+      const size_t cs = std::min(g.slice, hidden.end - c0);
       ring.fill(tile, c0, cs);
       depthwise_project_tile(ks, block, g, ring, tile, c0, cs, scratch.tile, rows);
     }
@@ -214,11 +235,15 @@ void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockG
 }
 
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           float* out, const BlockScratch& scratch, RowRange rows) {
+                           float* out, const BlockScratch& scratch, RowRange rows, ChannelRange hidden) {
   const ExpandSource expand(ks, block.expand, in, g.w, block.spec.cin);
   const CopySource copy(in, g.w, block.spec.cin);
   const RowSource& source = block.spec.has_expand() ? static_cast<const RowSource&>(expand) : copy;
-  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, out, scratch, rows);
+  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, out, scratch, rows, hidden);
+}
+
+void add_partial(const float* partial, size_t begin, size_t end, float* out) {
+  for (size_t i = begin; i < end; i++) out[i] += partial[i];
 }
 
 void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, size_t pixels, size_t n0, size_t n1,

@@ -24,6 +24,14 @@ struct BlockGeometry {
   size_t tile_rows;           // output rows whose projection is one GEMM
   size_t slice;               // hidden channels the ring holds at a time
   size_t chunk;               // hidden channels per depthwise -> project step
+  // Where the second half of the hidden channels starts, or 0: a block whose
+  // whole output is one tile of short rows (the 7x7 blocks at 224x224) runs
+  // as two halves of its hidden channels, the second's projection a partial
+  // sum added after (Step::kAddHalves). Two threads then take a half each
+  // instead of a band of rows: 3-4 output rows of 7 would each expand 4-5
+  // input rows (their halo), 9 in all instead of 7. Every thread count runs
+  // the same halves, so results stay the same bits.
+  size_t half = 0;
 };
 
 // Wide rows stream one output row at a time (tile_rows = 1) with every hidden
@@ -60,18 +68,28 @@ struct RowRange {
   size_t begin, end;
 };
 
+// Hidden channels [begin, end) of a block: all of them, or one half (BlockGeometry::half).
+struct ChannelRange {
+  size_t begin, end;
+};
+
 // Runs one block for one image, output rows `rows` only, into `out` (ho x wo x
 // cout, NHWC): the input rows under the band (its 2 halo rows included) are
 // produced into this scratch's own ring, so bands run independently.
 // `residual` is the block input tensor when the block adds it (stride 1,
-// cin == cout), else null.
+// cin == cout), else null. With hidden channels [begin, end) only, `out`
+// starts from bias and residual when begin is 0, else from 0 (a partial sum).
 void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, float* out, const BlockScratch& scratch, RowRange rows);
+                     const float* residual, float* out, const BlockScratch& scratch, RowRange rows,
+                     ChannelRange hidden);
 
 // The same, for a block whose input is a stored NHWC tensor (h x w x cin):
 // its rows come from the expand conv, or are copied when t = 1.
 void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           float* out, const BlockScratch& scratch, RowRange rows);
+                           float* out, const BlockScratch& scratch, RowRange rows, ChannelRange hidden);
+
+// out[i] += partial[i] for i in [begin, end): the two halves' sums meet.
+void add_partial(const float* partial, size_t begin, size_t end, float* out);
 
 // The head 1x1 conv + ReLU6 + global average pool over the last block's
 // output (pixels x head.k, stored: 7x7x320 at 224x224), for head channels

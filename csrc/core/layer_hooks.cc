@@ -56,7 +56,7 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
   for (size_t i = 0; i < n; i++) {
     run_block_from_tensor(ks, block, g, x + i * h * w * cin, out.data.data() + i * g.ho * g.wo * block.spec.cout, s,
-                          {0, g.ho});
+                          {0, g.ho}, {0, block.spec.hidden()});
   }
   return out;
 }

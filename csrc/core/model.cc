@@ -137,7 +137,7 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
 // Threading (measured on the 2-core Xeon, 224x224, width 1.0; see README):
 // a batch is split by whole images (in pairs, see run_image_pair), each team
 // member with its own arenas, so members never wait for each other; a single
-// image (and the images left over) runs as steps (image_steps) split into
+// image (and the images left over) runs as steps (Plan::steps) split into
 // shares: bands of output rows per block, output channels for the head and the
 // classifier. Bands recompute the 2 halo input rows of the expand conv: about
 // 9% more work at 2 threads, mostly in the 14x14 and 7x7 blocks.
@@ -185,7 +185,7 @@ void Model::run_batch(const Plan& plan, const float* x, size_t n, Layout layout,
   ArenaLease arena(*this, plan.arena.total);
   for (size_t i = whole_rounds; i < n; i++) {
     const ImageJob job = image(i, arena.data());
-    pool_->run(image_steps(), [&](size_t step, Share share) { run_step(plan, job, step, share); });
+    pool_->run(plan.steps.size(), [&](size_t step, Share share) { run_step(plan, job, step, share); });
   }
 }
 
@@ -201,9 +201,12 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
     run_image(*plan, ImageJob{x, layout, arena.data(), logits.data(), &non_finite}, &steps);
     if (non_finite.load()) throw_non_finite(x, 3 * height * width);
     // Loading the image counts to block 0 (the stem's), head and classifier to the last block.
-    std::vector<double> blocks(steps.begin() + 1, steps.begin() + 1 + blocks_.size());
-    blocks.front() += steps.front();
-    blocks.back() += steps[image_steps() - 2] + steps[image_steps() - 1];
+    std::vector<double> blocks(blocks_.size(), 0.0);
+    for (size_t s = 0; s < steps.size(); s++) {
+      const Step& step = plan->steps[s];
+      const bool last = step.kind == Step::kHead || step.kind == Step::kClassifier;
+      blocks[last ? blocks_.size() - 1 : step.block] += steps[s];
+    }
     for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], blocks[i]);
   }
   return best;
@@ -214,7 +217,7 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
 // 0.88x image by image (interleaved runs); the late blocks' megabytes of
 // weights dominate there. At 1 thread the difference is within the noise.
 void Model::run_image_pair(const Plan& plan, const ImageJob& a, const ImageJob& b) const {
-  for (size_t step = 0; step < image_steps(); step++) {
+  for (size_t step = 0; step < plan.steps.size(); step++) {
     run_step(plan, a, step, Share{});
     run_step(plan, b, step, Share{});
   }
@@ -223,7 +226,7 @@ void Model::run_image_pair(const Plan& plan, const ImageJob& a, const ImageJob& 
 void Model::run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds) const {
   using Clock = std::chrono::steady_clock;
   if (step_seconds) step_seconds->clear();
-  for (size_t step = 0; step < image_steps(); step++) {
+  for (size_t step = 0; step < plan.steps.size(); step++) {
     if (!step_seconds) {
       run_step(plan, job, step, Share{});
       continue;
@@ -239,40 +242,62 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   float* arena = job.arena;
   // Block i reads from x (odd i: y) and writes to y (odd i: x); block 0 reads the image in x.
   auto block_out = [&](size_t i) { return arena + (i % 2 == 0 ? a.y : a.x); };
-  if (step == 0) {
-    const auto [y0, y1] = share.band(plan.height);
-    if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
-      job.non_finite->store(true, std::memory_order_relaxed);
+  auto partial = [&](size_t i) { return block_out(i) + partial_offset(plan.blocks[i], blocks_[i].spec.cout); };
+  const Step& s = plan.steps[step];
+  switch (s.kind) {
+    case Step::kLoad: {
+      const auto [y0, y1] = share.band(plan.height);
+      if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
+        job.non_finite->store(true, std::memory_order_relaxed);
+      }
+      return;
     }
-    return;
-  }
-  const size_t block = step - 1;
-  if (block < blocks_.size()) {
-    float* mine = arena + a.scratch + share.index * a.member_stride;
-    const BlockScratch scratch{mine + a.ring, mine + a.tile};
-    const BlockGeometry& g = plan.blocks[block];
-    const auto [begin, end] = share.band(g.ho);
-    if (block == 0) {
-      const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
-      run_fused_block(ks_, blocks_[0], g, stem, nullptr, block_out(0), scratch, {begin, end});
-    } else {
-      run_block_from_tensor(ks_, blocks_[block], g, block_out(block - 1), block_out(block), scratch, {begin, end});
+    case Step::kBlock: {
+      const BlockGeometry& g = plan.blocks[s.block];
+      auto run = [&](Share member, RowRange rows, ChannelRange hidden, float* out) {
+        float* mine = arena + a.scratch + member.index * a.member_stride;
+        const BlockScratch scratch{mine + a.ring, mine + a.tile};
+        if (s.block == 0) {
+          const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
+          run_fused_block(ks_, blocks_[0], g, stem, nullptr, out, scratch, rows, hidden);
+        } else {
+          run_block_from_tensor(ks_, blocks_[s.block], g, block_out(s.block - 1), out, scratch, rows, hidden);
+        }
+      };
+      const size_t hidden = blocks_[s.block].spec.hidden();
+      if (!g.half) {
+        const auto [begin, end] = share.band(g.ho);
+        run(share, {begin, end}, {0, hidden}, block_out(s.block));
+        return;
+      }
+      // Halves: the first onto bias and residual, the second into the partial sum.
+      if (share.index == 0) run(share, {0, g.ho}, {0, g.half}, block_out(s.block));
+      if (share.index == 1 || share.count == 1) run(share, {0, g.ho}, {g.half, hidden}, partial(s.block));
+      return;
     }
-    return;
+    case Step::kAddHalves: {
+      const BlockGeometry& g = plan.blocks[s.block];
+      const auto [begin, end] = share.band(g.ho * g.wo * blocks_[s.block].spec.cout, 16);
+      add_partial(partial(s.block), begin, end, block_out(s.block));
+      return;
+    }
+    // The head and the classifier are split by output channel: each share
+    // streams its part of their 1.6 MB and 5 MB of weights.
+    case Step::kHead: {
+      const BlockGeometry& last = plan.blocks.back();
+      const auto [n0, n1] = share.band(head_.n, head_.nr);
+      head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, n0, n1, arena + a.pooled);
+      return;
+    }
+    case Step::kClassifier: {
+      const auto [n0, n1] = share.band(classifier_.n, classifier_.nr);
+      std::copy(classifier_.bias.begin() + n0, classifier_.bias.begin() + n1, job.logits + n0);
+      ks_.project.fn(1, n1 - n0, classifier_.k, arena + a.pooled, classifier_.k,
+                     classifier_.panels.data() + n0 / classifier_.nr * classifier_.panel_stride,
+                     classifier_.panel_stride, job.logits + n0, classifier_.n);
+      return;
+    }
   }
-  // The head and the classifier are split by output channel: each share
-  // streams its part of their 1.6 MB and 5 MB of weights.
-  if (block == blocks_.size()) {
-    const BlockGeometry& last = plan.blocks.back();
-    const auto [n0, n1] = share.band(head_.n, head_.nr);
-    head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, n0, n1, arena + a.pooled);
-    return;
-  }
-  const auto [n0, n1] = share.band(classifier_.n, classifier_.nr);
-  std::copy(classifier_.bias.begin() + n0, classifier_.bias.begin() + n1, job.logits + n0);
-  ks_.project.fn(1, n1 - n0, classifier_.k, arena + a.pooled, classifier_.k,
-                 classifier_.panels.data() + n0 / classifier_.nr * classifier_.panel_stride, classifier_.panel_stride,
-                 job.logits + n0, classifier_.n);
 }
 
 }  // namespace mbv2

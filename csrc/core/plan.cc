@@ -32,12 +32,17 @@ void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
                          pad_before(plan.height, 2, spec.padding), pad_before(plan.width, 2, spec.padding),
                          uint64_t(sh) * sw * spec.stem * 27, 0, {ks.stem.name}});
   size_t h = sh, w = sw;
+  plan.steps.push_back({Step::kLoad});
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks));
     plan.layers.push_back(block_layer(i, spec.blocks[i], plan.blocks.back(), ks));
+    plan.steps.push_back({Step::kBlock, i});
+    if (plan.blocks.back().half) plan.steps.push_back({Step::kAddHalves, i});
     h = plan.blocks.back().ho;
     w = plan.blocks.back().wo;
   }
+  plan.steps.push_back({Step::kHead});
+  plan.steps.push_back({Step::kClassifier});
   const size_t cin = spec.blocks.back().cout;
   plan.layers.push_back({"head", h, w, h, w, cin, 0, spec.last, 1, false, 0, 0, uint64_t(h) * w * cin * spec.last, 0,
                          {ks.head.name}});
@@ -52,7 +57,7 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
     const BlockSpec& b = spec.blocks[i];
     const BlockGeometry& g = plan.blocks[i];
     size_t& out = i % 2 == 0 ? y : x;
-    out = std::max(out, g.ho * g.wo * b.cout);
+    out = std::max(out, g.half ? partial_offset(g, b.cout) + g.ho * g.wo * b.cout : g.ho * g.wo * b.cout);
     ring = std::max(ring, ring_floats(b, g));
     tile = std::max(tile, tile_floats(g));
     expanded = std::max(expanded, b.has_expand() ? g.h * g.w * b.hidden() : 0);
@@ -75,6 +80,8 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
 }
 
 }  // namespace
+
+size_t partial_offset(const BlockGeometry& g, size_t cout) { return align16(g.ho * g.wo * cout); }
 
 Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width, size_t threads) {
   Plan plan;

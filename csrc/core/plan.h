@@ -40,9 +40,19 @@ struct ArenaLayout {
   size_t total = 0;
 };
 
+// One step of an image: ThreadPool::run runs a step's shares at once, and a
+// step starts when the one before it is done.
+struct Step {
+  enum Kind { kLoad, kBlock, kAddHalves, kHead, kClassifier } kind;
+  size_t block = 0;  // for kBlock and kAddHalves
+};
+
 struct Plan {
   size_t height = 0, width = 0;
   std::vector<BlockGeometry> blocks;
+  // Load, each block (followed by kAddHalves where BlockGeometry::half is
+  // set), head, classifier.
+  std::vector<Step> steps;
   std::vector<LayerPlan> layers;  // stem, blocks, head, classifier
   ArenaLayout arena;
   size_t threads = 1;                 // members of the team the arena is laid out for
@@ -51,6 +61,11 @@ struct Plan {
   size_t largest_expanded_bytes = 0;  // the largest expanded tensor an unfused engine stores
   size_t unfused_live_bytes = 0;      // most bytes live at once in a layer-by-layer engine
 };
+
+// Where a halved block's second half sums, in floats from the start of its
+// output (in x or y): right after the output itself, which the arena leaves
+// room for, so the 7x7 blocks' partial sums cost no arena of their own.
+size_t partial_offset(const BlockGeometry& g, size_t cout);
 
 Plan make_plan(const NetworkSpec& spec, const KernelSet& ks, size_t height, size_t width, size_t threads);
 
