@@ -138,9 +138,10 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
 // a batch is split by whole images (in pairs, see run_image_pair), each team
 // member with its own arenas, so members never wait for each other; a single
 // image (and the images left over) runs as steps (Plan::steps) split into
-// shares: bands of output rows per block, output channels for the head and the
-// classifier. Bands recompute the 2 halo input rows of the expand conv: about
-// 9% more work at 2 threads, mostly in the 14x14 and 7x7 blocks.
+// shares: bands of output rows per block (halves of the hidden channels for the
+// blocks BlockGeometry::half names), output channels for the head and the
+// classifier. Bands recompute the 2 halo input rows of the expand conv, most
+// in the 14x14 blocks at 224 (the 7x7 ones, where it was worst, are halved).
 void Model::run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
                       std::atomic<bool>& non_finite) const {
   const size_t image_floats = 3 * plan.height * plan.width;
