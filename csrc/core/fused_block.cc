@@ -1,6 +1,7 @@
 #include "core/fused_block.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -263,13 +264,6 @@ namespace {
 
 constexpr uint32_t kExponentBits = 0x7f800000u;
 
-// NaN or an infinity: every exponent bit set.
-inline bool non_finite(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return (bits & kExponentBits) == kExponentBits;
-}
-
 // True if x[0 .. n) holds NaN or an infinity. Adding 1 to the exponent field
 // carries into the sign bit only when the field is all ones: integer adds and
 // ors vectorise with plain SSE2 (float compares with NaN, or unsigned max,
@@ -314,7 +308,9 @@ bool load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t
   return !bad;
 }
 
-size_t count_non_finite(const float* x, size_t n) { return std::count_if(x, x + n, non_finite); }
+size_t count_non_finite(const float* x, size_t n) {
+  return std::count_if(x, x + n, [](float v) { return !std::isfinite(v); });
+}
 
 StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
                        Padding padding)

@@ -34,9 +34,9 @@ class Model {
 
   // Logits (n x num_classes) for n images of 3 x height x width (or height x
   // width x 3 for NHWC); std::invalid_argument if any input value is NaN or
-  // infinite (out is then left unspecified). Thread-safe: each call leases its own arena, and the
-  // call that finds the thread pool busy runs on its own thread alone (same
-  // results: no split ever changes a sum's order).
+  // infinite (out is then left unspecified). Thread-safe: each call leases its
+  // own arena, and the call that finds the thread pool busy runs on its own
+  // thread alone (same results: no split ever changes a sum's order).
   void run(const float* x, size_t n, size_t height, size_t width, Layout layout, float* out) const;
 
   // Seconds spent in each block of one image on one thread (stem fused into
@@ -58,7 +58,7 @@ class Model {
     float* logits;
     std::atomic<bool>* non_finite;
   };
-  // Every image of a batch, split across the pool as run() describes.
+  // Every image of a batch, split across the pool (how: at its definition).
   void run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
                  std::atomic<bool>& non_finite) const;
   // An image is the sequence of steps plan.steps, each split into shares that

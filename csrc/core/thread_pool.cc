@@ -43,7 +43,7 @@ void ThreadPool::run(size_t steps, const StepFn& fn) {
     fn_ = &fn;
     steps_ = steps;
     open_ = true;
-    posted_.store(++generation_, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   take_part(0);
@@ -75,7 +75,7 @@ void ThreadPool::run_share(size_t step, size_t share) {
 
 void ThreadPool::watch_for_run(uint64_t seen) const {
   const auto until = std::chrono::steady_clock::now() + kSpinAfterRun;
-  while (posted_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) {
+  while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < until) {
     std::this_thread::yield();
   }
 }
@@ -86,9 +86,9 @@ void ThreadPool::work(size_t member) {
     watch_for_run(seen);
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
       if (!open_) continue;  // woke too late: the caller has finished this run alone
       joined_[member].store(true, std::memory_order_release);
       inside_.fetch_add(1, std::memory_order_relaxed);

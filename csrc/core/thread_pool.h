@@ -79,8 +79,9 @@ class ThreadPool {
   std::condition_variable wake_;
   const StepFn* fn_ = nullptr;  // the run's; guarded by mutex_ until a member joins
   size_t steps_ = 0;
-  uint64_t generation_ = 0;  // guarded by mutex_
-  std::atomic<uint64_t> posted_{0};  // generation_, for workers watching without the lock
+  // Changed only under mutex_ (the condition variable's predicate reads it);
+  // atomic so that workers watching for a run read it without the lock.
+  std::atomic<uint64_t> generation_{0};
   bool open_ = false;        // guarded by mutex_: workers may still join the current run
   bool stop_ = false;        // guarded by mutex_
   // Per run: claimed_[step * size() + share], done_[step] (shares finished),
