@@ -47,7 +47,7 @@ size_t split_evenly(size_t n, size_t most, size_t granule) {
   return std::min(most, ((n + parts - 1) / parts + granule - 1) / granule * granule);
 }
 
-size_t ring_slots(size_t tile_rows, size_t stride) { return (tile_rows - 1) * stride + 3; }
+constexpr size_t ring_slots(size_t tile_rows, size_t stride) { return (tile_rows - 1) * stride + 3; }
 
 // Slices start on a panel of every kernel that reads or writes the ring.
 size_t slice_granule(const KernelSet& ks) {
@@ -79,86 +79,6 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g)
   g.chunk = std::min(fit, (g.slice + dw_nr - 1) / dw_nr * dw_nr);
 }
 
-class ExpandSource : public RowSource {
- public:
-  ExpandSource(const KernelSet& ks, const PackedConv& expand, const float* in, size_t w, size_t cin)
-      : ks_(ks), expand_(expand), in_(in), w_(w), cin_(cin) {}
-  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override {
-    const float* panels = expand_.panels.data() + c0 / expand_.nr * expand_.panel_stride;
-    ks_.expand.fn(w_, channels, cin_, in_ + iy * w_ * cin_, cin_, panels, dst, channels);
-  }
-
- private:
-  const KernelSet& ks_;
-  const PackedConv& expand_;
-  const float* in_;
-  size_t w_, cin_;
-};
-
-// t = 1 without a stem in front: the depthwise input is the block input itself.
-class CopySource : public RowSource {
- public:
-  CopySource(const float* in, size_t w, size_t cin) : in_(in), w_(w), cin_(cin) {}
-  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override {
-    const float* row = in_ + iy * w_ * cin_ + c0;
-    for (size_t x = 0; x < w_; x++) std::copy_n(row + x * cin_, channels, dst + x * channels);
-  }
-
- private:
-  const float* in_;
-  size_t w_, cin_;
-};
-
-// The depthwise input rows under one tile, for one slice of hidden channels:
-// row p of the padded input (p counts the top padding) lives in slot p % slots,
-// as (w + 2) pixels of `slice` floats with zero columns either side. The rows
-// under one tile are consecutive, so they never share a slot.
-class Ring {
- public:
-  Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer)
-      : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), source_(source), buffer_(buffer) {}
-
-  // Makes the ring hold the rows under output rows `tile`, channels c0 .. c0 +
-  // cs. Within one slice, rows left by the previous tile are kept: with a
-  // single slice (wide rows) every row is produced once per band.
-  void fill(RowRange tile, size_t c0, size_t cs) {
-    if (c0 != c0_ || cs != cs_) start_slice(c0, cs, tile.begin * stride_);
-    const size_t last = (tile.end - 1) * stride_ + 2;
-    for (next_ = std::max(next_, tile.begin * stride_); next_ <= last; next_++) {
-      float* dst = slot(next_) + cs_;
-      if (next_ < g_.pad_top || next_ - g_.pad_top >= g_.h) {
-        std::fill(dst, dst + g_.w * cs_, 0.0f);  // a padding row
-      } else {
-        source_.produce(next_ - g_.pad_top, c0_, cs_, dst);
-      }
-    }
-  }
-  // The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding
-  // with nothing before the input starts the taps one column later.
-  const float* tap_row(size_t oy, size_t ky) const { return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_; }
-  size_t pixel_stride() const { return cs_; }
-
- private:
-  float* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
-  // Nothing in the ring is of use to a new slice; the side columns are
-  // cleared for its pixel stride (other blocks leave their own layouts).
-  void start_slice(size_t c0, size_t cs, size_t first_padded) {
-    c0_ = c0;
-    cs_ = cs;
-    next_ = first_padded;
-    for (size_t s = 0; s < slots_; s++) {
-      std::fill_n(slot(s), cs_, 0.0f);
-      std::fill_n(slot(s) + (g_.w + 1) * cs_, cs_, 0.0f);
-    }
-  }
-
-  const BlockGeometry& g_;
-  const size_t stride_, slots_;
-  const RowSource& source_;
-  float* const buffer_;
-  size_t c0_ = SIZE_MAX, cs_ = 0, next_ = 0;
-};
-
 // The epilogue's additions happen first: the tile starts as bias (+ residual),
 // or 0 for a second half's partial sum, then every chunk's projection
 // accumulates on top.
@@ -182,27 +102,6 @@ void init_output_rows(const PackedConv& project, const float* residual, bool par
   }
 }
 
-// Step 2 of the fused algorithm for the ring's slice: per chunk of hidden
-// channels, depthwise every row of the tile into `tile`, then straight into
-// the projection of the whole tile (one GEMM of tile rows x wo pixels) while
-// the depthwise output is in cache.
-void depthwise_project_tile(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const Ring& ring,
-                            RowRange rows, size_t c0, size_t cs, float* tile, float* out) {
-  const auto& dw = ks.dwconv(block.spec.stride);
-  const size_t m = (rows.end - rows.begin) * g.wo;
-  for (size_t c = c0; c < c0 + cs; c += g.chunk) {
-    const size_t cc = std::min(g.chunk, c0 + cs - c);
-    const float* dw_panels = block.depthwise.panels.data() + c / dw.nr * block.depthwise.panel_stride;
-    for (size_t oy = rows.begin; oy < rows.end; oy++) {
-      const float* taps[3];
-      for (size_t ky = 0; ky < 3; ky++) taps[ky] = ring.tap_row(oy, ky) + (c - c0);
-      dw.fn(g.wo, cc, taps, ring.pixel_stride(), dw_panels, tile + (oy - rows.begin) * g.wo * cc, cc);
-    }
-    ks.project.fn(m, block.project.n, cc, tile, cc, block.project.panels.data() + c * block.project.nr,
-                  block.project.panel_stride, out, block.project.n);
-  }
-}
-
 }  // namespace
 
 BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks) {
@@ -218,29 +117,111 @@ size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {
 
 size_t tile_floats(const BlockGeometry& g) { return g.tile_rows * g.wo * g.chunk; }
 
-void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, float* out, const BlockScratch& scratch, RowRange band,
-                     ChannelRange hidden) {
-  Ring ring(g, block.spec.stride, source, scratch.ring);
-  for (size_t oy = band.begin; oy < band.end; oy += g.tile_rows) {
-    const RowRange tile{oy, std::min(oy + g.tile_rows, band.end)};
-    float* rows = out + oy * g.wo * block.spec.cout;
-    init_output_rows(block.project, residual ? residual + oy * g.w * block.spec.cin : nullptr, hidden.begin > 0,
-                     (tile.end - tile.begin) * g.wo, rows);
-    for (size_t c0 = hidden.begin; c0 < hidden.end; c0 += g.slice) {
-      const size_t cs = std::min(g.slice, hidden.end - c0);
-      ring.fill(tile, c0, cs);
-      depthwise_project_tile(ks, block, g, ring, tile, c0, cs, scratch.tile, rows);
+TensorSource::TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w)
+    : ks_(ks), block_(block), in_(in), w_(w) {}
+
+void TensorSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {
+  const size_t cin = block_.spec.cin;
+  const float* row = in_ + iy * w_ * cin;
+  if (!block_.spec.has_expand()) {
+    for (size_t x = 0; x < w_; x++) std::copy_n(row + x * cin + c0, channels, dst + x * channels);
+    return;
+  }
+  const PackedConv& expand = block_.expand;
+  const float* panels = expand.panels.data() + c0 / expand.nr * expand.panel_stride;
+  ks_.expand.fn(w_, channels, cin, row, cin, panels, dst, channels);
+}
+
+// Row p of the padded input (p counts the top padding) lives in slot p %
+// slots, as (w + 2) pixels of `slice` floats with zero columns either side.
+// The rows under one tile are consecutive, so they never share a slot.
+FusedBlock::Ring::Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer)
+    : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), source_(source), buffer_(buffer) {
+  static_assert(ring_slots(kTilePixels, 2) <= kMaxSlots, "a tile of kTilePixels rows must fit the ring's slots");
+}
+
+// Makes the ring hold the rows under output rows `tile`, channels c0 .. c0 +
+// cs. Within one slice, rows a previous tile left are kept: with a single
+// slice (wide rows) a thread walking consecutive rows produces each row once.
+void FusedBlock::Ring::fill(RowRange tile, size_t c0, size_t cs) {
+  if (c0 != c0_ || cs != cs_) start_slice(c0, cs);
+  for (size_t p = tile.begin * stride_; p <= (tile.end - 1) * stride_ + 2; p++) {
+    if (held_[p % slots_] == p) continue;
+    held_[p % slots_] = p;
+    float* dst = slot(p) + cs_;
+    if (p < g_.pad_top || p - g_.pad_top >= g_.h) {
+      std::fill(dst, dst + g_.w * cs_, 0.0f);  // a padding row
+    } else {
+      source_.produce(p - g_.pad_top, c0_, cs_, dst);
     }
   }
 }
 
-void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           float* out, const BlockScratch& scratch, RowRange rows, ChannelRange hidden) {
-  const ExpandSource expand(ks, block.expand, in, g.w, block.spec.cin);
-  const CopySource copy(in, g.w, block.spec.cin);
-  const RowSource& source = block.spec.has_expand() ? static_cast<const RowSource&>(expand) : copy;
-  run_fused_block(ks, block, g, source, block.spec.residual() ? in : nullptr, out, scratch, rows, hidden);
+// The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding
+// with nothing before the input starts the taps one column later.
+const float* FusedBlock::Ring::tap_row(size_t oy, size_t ky) const {
+  return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_;
+}
+
+float* FusedBlock::Ring::slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
+
+// Nothing in the ring is of use to a new slice; the side columns are cleared
+// for its pixel stride (other blocks leave their own layouts).
+void FusedBlock::Ring::start_slice(size_t c0, size_t cs) {
+  c0_ = c0;
+  cs_ = cs;
+  for (size_t s = 0; s < slots_; s++) {
+    held_[s] = SIZE_MAX;
+    std::fill_n(slot(s), cs_, 0.0f);
+    std::fill_n(slot(s) + (g_.w + 1) * cs_, cs_, 0.0f);
+  }
+}
+
+FusedBlock::FusedBlock(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
+                       const float* residual, float* out, const BlockScratch& scratch, ChannelRange hidden)
+    : ks_(ks),
+      block_(block),
+      g_(g),
+      residual_(residual),
+      out_(out),
+      tile_(scratch.tile),
+      hidden_(hidden),
+      ring_(g, block.spec.stride, source, scratch.ring) {}
+
+void FusedBlock::run(RowRange rows) {
+  const size_t cout = block_.spec.cout;
+  for (size_t oy = rows.begin; oy < rows.end; oy += g_.tile_rows) {
+    const RowRange tile{oy, std::min(oy + g_.tile_rows, rows.end)};
+    float* out = out_ + oy * g_.wo * cout;
+    init_output_rows(block_.project, residual_ ? residual_ + oy * g_.w * block_.spec.cin : nullptr,
+                     hidden_.begin > 0, (tile.end - tile.begin) * g_.wo, out);
+    for (size_t c0 = hidden_.begin; c0 < hidden_.end; c0 += g_.slice) {
+      const size_t cs = std::min(g_.slice, hidden_.end - c0);
+      ring_.fill(tile, c0, cs);
+      depthwise_project_tile(tile, c0, cs, out);
+    }
+  }
+}
+
+// Step 2 of the fused algorithm for the ring's slice: per chunk of hidden
+// channels, depthwise every row of the tile into the depthwise tile, then
+// straight into the projection of the whole tile (one GEMM of tile rows x wo
+// pixels) while the depthwise output is in cache.
+void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, float* out) {
+  const auto& dw = ks_.dwconv(block_.spec.stride);
+  const PackedConv& project = block_.project;
+  const size_t m = (tile.end - tile.begin) * g_.wo;
+  for (size_t c = c0; c < c0 + cs; c += g_.chunk) {
+    const size_t cc = std::min(g_.chunk, c0 + cs - c);
+    const float* dw_panels = block_.depthwise.panels.data() + c / dw.nr * block_.depthwise.panel_stride;
+    for (size_t oy = tile.begin; oy < tile.end; oy++) {
+      const float* taps[3];
+      for (size_t ky = 0; ky < 3; ky++) taps[ky] = ring_.tap_row(oy, ky) + (c - c0);
+      dw.fn(g_.wo, cc, taps, ring_.pixel_stride(), dw_panels, tile_ + (oy - tile.begin) * g_.wo * cc, cc);
+    }
+    ks_.project.fn(m, project.n, cc, tile_, cc, project.panels.data() + c * project.nr, project.panel_stride, out,
+                   project.n);
+  }
 }
 
 void add_partial(const float* partial, size_t begin, size_t end, float* out) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "core/common.h"
 #include "core/kernel_set.h"
@@ -73,20 +74,69 @@ struct ChannelRange {
   size_t begin, end;
 };
 
-// Runs one block for one image, output rows `rows` only, into `out` (ho x wo x
-// cout, NHWC): the input rows under the band (its 2 halo rows included) are
-// produced into this scratch's own ring, so bands run independently.
-// `residual` is the block input tensor when the block adds it (stride 1,
-// cin == cout), else null. With hidden channels [begin, end) only, `out`
-// starts from bias and residual when begin is 0, else from 0 (a partial sum).
-void run_fused_block(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
-                     const float* residual, float* out, const BlockScratch& scratch, RowRange rows,
-                     ChannelRange hidden);
+// The rows of a block whose input is a stored NHWC tensor (h x w x cin): its
+// expand conv, or copies of the input rows when t = 1.
+class TensorSource : public RowSource {
+ public:
+  TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w);
+  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
 
-// The same, for a block whose input is a stored NHWC tensor (h x w x cin):
-// its rows come from the expand conv, or are copied when t = 1.
-void run_block_from_tensor(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const float* in,
-                           float* out, const BlockScratch& scratch, RowRange rows, ChannelRange hidden);
+ private:
+  const KernelSet& ks_;
+  const PackedBlock& block_;
+  const float* in_;
+  size_t w_;
+};
+
+// One thread's run of one block for one image, into `out` (ho x wo x cout,
+// NHWC), rows at a time: run() takes any output rows in any order, and the
+// ring in `scratch` keeps the input rows the previous rows left (either
+// direction), so a thread walking consecutive rows produces each input row
+// once. `residual` is the block input tensor when the block adds it (stride
+// 1, cin == cout), else null. With hidden channels [begin, end) only, `out`
+// starts from bias and residual when begin is 0, else from 0 (a partial sum).
+class FusedBlock {
+ public:
+  FusedBlock(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
+             const float* residual, float* out, const BlockScratch& scratch, ChannelRange hidden);
+  // Output rows [rows.begin, rows.end), in tiles of g.tile_rows.
+  void run(RowRange rows);
+
+ private:
+  // The depthwise input rows under one tile, for one slice of hidden channels.
+  class Ring {
+   public:
+    Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer);
+    void fill(RowRange tile, size_t c0, size_t cs);
+    const float* tap_row(size_t oy, size_t ky) const;
+    size_t pixel_stride() const { return cs_; }
+
+   private:
+    // At most (kTilePixels - 1) x 2 + 3 (fused_block.cc): a tile has at most
+    // kTilePixels rows.
+    static constexpr size_t kMaxSlots = 257;
+    float* slot(size_t padded) const;
+    void start_slice(size_t c0, size_t cs);
+
+    const BlockGeometry& g_;
+    const size_t stride_, slots_;
+    const RowSource& source_;
+    float* const buffer_;
+    size_t c0_ = SIZE_MAX, cs_ = 0;
+    size_t held_[kMaxSlots];  // the padded row each slot holds, SIZE_MAX for none
+  };
+
+  void depthwise_project_tile(RowRange tile, size_t c0, size_t cs, float* out);
+
+  const KernelSet& ks_;
+  const PackedBlock& block_;
+  const BlockGeometry& g_;
+  const float* residual_;
+  float* out_;
+  float* tile_;
+  ChannelRange hidden_;
+  Ring ring_;
+};
 
 // out[i] += partial[i] for i in [begin, end): the two halves' sums meet.
 void add_partial(const float* partial, size_t begin, size_t end, float* out);

@@ -55,8 +55,11 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
   Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
   for (size_t i = 0; i < n; i++) {
-    run_block_from_tensor(ks, block, g, x + i * h * w * cin, out.data.data() + i * g.ho * g.wo * block.spec.cout, s,
-                          {0, g.ho}, {0, block.spec.hidden()});
+    const float* in = x + i * h * w * cin;
+    const TensorSource source(ks, block, in, w);
+    FusedBlock(ks, block, g, source, block.spec.residual() ? in : nullptr,
+               out.data.data() + i * g.ho * g.wo * block.spec.cout, s, {0, block.spec.hidden()})
+        .run({0, g.ho});
   }
   return out;
 }

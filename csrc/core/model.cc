@@ -138,10 +138,14 @@ void Model::run(const float* x, size_t n, size_t height, size_t width, Layout la
 // a batch is split by whole images (in pairs, see run_image_pair), each team
 // member with its own arenas, so members never wait for each other; a single
 // image (and the images left over) runs as steps (Plan::steps) split into
-// shares: bands of output rows per block (halves of the hidden channels for the
-// blocks BlockGeometry::half names), output channels for the head and the
-// classifier. Bands recompute the 2 halo input rows of the expand conv, most
-// in the 14x14 blocks at 224 (the 7x7 ones, where it was worst, are halved).
+// shares: output rows per block (halves of the hidden channels for the blocks
+// BlockGeometry::half names), output channels for the head and the
+// classifier. Image rows, wide blocks' rows and the head's and classifier's
+// channels are claimed item by item (Share::claim), so a faster thread takes
+// over part of a slower one's band; the tiles of the 14x14 blocks go in fixed
+// bands, whose edges recompute the 2 halo input rows of the expand conv.
+// Whoever computes an output row or channel, it is the same sum in the same
+// order: results never depend on the split.
 void Model::run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
                       std::atomic<bool>& non_finite) const {
   const size_t image_floats = 3 * plan.height * plan.width;
@@ -247,33 +251,42 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   const Step& s = plan.steps[step];
   switch (s.kind) {
     case Step::kLoad: {
-      const auto [y0, y1] = share.band(plan.height);
-      if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
-        job.non_finite->store(true, std::memory_order_relaxed);
-      }
+      share.claim(plan.height, [&](size_t y0, size_t y1) {
+        if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
+          job.non_finite->store(true, std::memory_order_relaxed);
+        }
+      });
       return;
     }
     case Step::kBlock: {
-      const BlockGeometry& g = plan.blocks[s.block];
-      auto run = [&](Share member, RowRange rows, ChannelRange hidden, float* out) {
-        float* mine = arena + a.scratch + member.index * a.member_stride;
-        const BlockScratch scratch{mine + a.ring, mine + a.tile};
-        if (s.block == 0) {
-          const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
-          run_fused_block(ks_, blocks_[0], g, stem, nullptr, out, scratch, rows, hidden);
-        } else {
-          run_block_from_tensor(ks_, blocks_[s.block], g, block_out(s.block - 1), out, scratch, rows, hidden);
-        }
+      const size_t i = s.block;
+      const BlockGeometry& g = plan.blocks[i];
+      const PackedBlock& block = blocks_[i];
+      float* mine = arena + a.scratch + share.index * a.member_stride;
+      const BlockScratch scratch{mine + a.ring, mine + a.tile};
+      const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
+      const TensorSource tensor(ks_, block, i > 0 ? block_out(i - 1) : nullptr, g.w);
+      const RowSource& source = i == 0 ? static_cast<const RowSource&>(stem) : tensor;
+      const float* residual = block.spec.residual() ? block_out(i - 1) : nullptr;
+      auto fused = [&](ChannelRange hidden, float* out) {
+        return FusedBlock(ks_, block, g, source, residual, out, scratch, hidden);
       };
-      const size_t hidden = blocks_[s.block].spec.hidden();
-      if (!g.half) {
-        const auto [begin, end] = share.band(g.ho);
-        run(share, {begin, end}, {0, hidden}, block_out(s.block));
+      const size_t hidden = block.spec.hidden();
+      if (g.half) {
+        // Halves: the first onto bias and residual, the second into the partial sum.
+        if (share.index == 0) fused({0, g.half}, block_out(i)).run({0, g.ho});
+        if (share.index == 1 || share.count == 1) fused({g.half, hidden}, partial(i)).run({0, g.ho});
         return;
       }
-      // Halves: the first onto bias and residual, the second into the partial sum.
-      if (share.index == 0) run(share, {0, g.ho}, {0, g.half}, block_out(s.block));
-      if (share.index == 1 || share.count == 1) run(share, {0, g.ho}, {g.half, hidden}, partial(s.block));
+      FusedBlock rows = fused({0, hidden}, block_out(i));
+      if (g.tile_rows > 1) {
+        // Tiles of short rows: a band each, since a tile split further would
+        // expand its halo rows again for every slice of hidden channels.
+        const auto [begin, end] = share.band(g.ho);
+        if (begin < end) rows.run({begin, end});
+        return;
+      }
+      share.claim(g.ho, [&](size_t begin, size_t end) { rows.run({begin, end}); });
       return;
     }
     case Step::kAddHalves: {
@@ -286,16 +299,20 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
     // streams its part of their 1.6 MB and 5 MB of weights.
     case Step::kHead: {
       const BlockGeometry& last = plan.blocks.back();
-      const auto [n0, n1] = share.band(head_.n, head_.nr);
-      head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, n0, n1, arena + a.pooled);
+      share.claim((head_.n + head_.nr - 1) / head_.nr, [&](size_t p0, size_t p1) {
+        head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, p0 * head_.nr,
+                  std::min(p1 * head_.nr, head_.n), arena + a.pooled);
+      });
       return;
     }
     case Step::kClassifier: {
-      const auto [n0, n1] = share.band(classifier_.n, classifier_.nr);
-      std::copy(classifier_.bias.begin() + n0, classifier_.bias.begin() + n1, job.logits + n0);
-      ks_.project.fn(1, n1 - n0, classifier_.k, arena + a.pooled, classifier_.k,
-                     classifier_.panels.data() + n0 / classifier_.nr * classifier_.panel_stride,
-                     classifier_.panel_stride, job.logits + n0, classifier_.n);
+      const PackedConv& fc = classifier_;
+      share.claim((fc.n + fc.nr - 1) / fc.nr, [&](size_t p0, size_t p1) {
+        const size_t n0 = p0 * fc.nr, n1 = std::min(p1 * fc.nr, fc.n);
+        std::copy(fc.bias.begin() + n0, fc.bias.begin() + n1, job.logits + n0);
+        ks_.project.fn(1, n1 - n0, fc.k, arena + a.pooled, fc.k, fc.panels.data() + p0 * fc.panel_stride,
+                       fc.panel_stride, job.logits + n0, fc.n);
+      });
       return;
     }
   }

@@ -62,10 +62,9 @@ class Model {
   void run_batch(const Plan& plan, const float* x, size_t n, Layout layout, float* out,
                  std::atomic<bool>& non_finite) const;
   // An image is the sequence of steps plan.steps, each split into shares that
-  // run at once (ThreadPool::run): the load (a band of image rows per share),
-  // each block (a band of output rows, or a half of the hidden channels for a
-  // halved block, then adding its halves), the head and the classifier (a
-  // range of output channels per share).
+  // run at once (ThreadPool::run): the load (image rows), each block (output
+  // rows, or a half of the hidden channels for a halved block, then adding its
+  // halves), the head and the classifier (output channels).
   void run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const;
   // Every step of one image on the calling thread; step_seconds, when given,
   // receives each step's time.

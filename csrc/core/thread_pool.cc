@@ -34,10 +34,14 @@ void ThreadPool::run(size_t steps, const StepFn& fn) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (steps > capacity_) {
       claimed_.reset(new std::atomic<bool>[steps * size()]);
+      band_claims_.reset(new BandClaims[steps * size()]);
       done_.reset(new std::atomic<size_t>[steps]);
       capacity_ = steps;
     }
-    for (size_t i = 0; i < steps * size(); i++) claimed_[i].store(false, std::memory_order_relaxed);
+    for (size_t i = 0; i < steps * size(); i++) {
+      claimed_[i].store(false, std::memory_order_relaxed);
+      band_claims_[i].taken.store(0, std::memory_order_relaxed);
+    }
     for (size_t s = 0; s < steps; s++) done_[s].store(0, std::memory_order_relaxed);
     for (size_t m = 0; m < size(); m++) joined_[m].store(false, std::memory_order_relaxed);
     fn_ = &fn;
@@ -69,7 +73,7 @@ void ThreadPool::take_part(size_t me) {
 
 void ThreadPool::run_share(size_t step, size_t share) {
   if (claimed_[step * size() + share].exchange(true, std::memory_order_acq_rel)) return;
-  (*fn_)(step, Share{share, size()});
+  (*fn_)(step, Share{share, size(), &band_claims_[step * size()]});
   done_[step].fetch_add(1, std::memory_order_acq_rel);
 }
 
