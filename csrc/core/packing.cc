@@ -26,10 +26,6 @@ PackedConv pack_conv(const ArrayMap& arrays, const std::string& prefix, const st
   for (size_t i = 1; i < weight_shape.size(); i++) conv.k *= weight_shape[i];
   conv.nr = nr;
   conv.bias.assign(bias.data, bias.data + conv.n);
-  if (!bias_in_panels) {
-    conv.bias_pixels = (kBiasRunFloats + conv.n - 1) / conv.n;
-    for (size_t p = 1; p < conv.bias_pixels; p++) conv.bias.insert(conv.bias.end(), bias.data, bias.data + conv.n);
-  }
   const size_t lead = bias_in_panels ? nr : 0;
   conv.panel_stride = lead + conv.k * nr;
   const size_t panels = (conv.n + nr - 1) / nr;

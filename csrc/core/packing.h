@@ -10,20 +10,10 @@
 
 namespace mbv2 {
 
-// Floats the flat bias of a conv without bias in its panels is repeated to,
-// in whole pixels: the output rows its accumulating kernel adds to start as
-// copies of it, in runs long enough to vectorise (8 or 16 channels per pixel
-// left a per-pixel loop all overhead: 4.7% of the time at width 0.35).
-inline constexpr size_t kBiasRunFloats = 64;
-
 // One conv or linear layer in panel layout.
 struct PackedConv {
   AlignedBuffer panels;
-  // Also kept flat. Without bias in the panels: repeated over bias_pixels
-  // pixels (at least kBiasRunFloats floats), for accumulators the caller
-  // initialises; else bias_pixels = 1.
-  std::vector<float> bias;
-  size_t bias_pixels = 1;
+  std::vector<float> bias;  // also kept flat, for accumulators the caller initialises
   size_t n = 0;             // output channels
   size_t k = 0;             // inputs per output channel (Cin, 9 taps, 27 or Cin)
   size_t nr = 0;            // panel width
