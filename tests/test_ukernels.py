@@ -5,9 +5,9 @@ the engine's own packing for the kernel's nr) on the edge classes of its tile:
 channels equal to the panel, a multiple of it, below it, above it, and at most
 half of it (the half tile); odd row lengths and one-pixel rows; strided
 inputs and outputs whose extra columns must survive; stride 2; the ReLU6 clamp
-binding at both ends; and the projection accumulating onto a residual. ISAs
-this CPU lacks are skipped with the reason. The whole network per ISA is
-checked against the float64 reference at the end.
+binding at both ends; and the projection onto each of its starts (c, bias +
+residual, bias, zeros). ISAs this CPU lacks are skipped with the reason. The
+whole network per ISA is checked against the float64 reference at the end.
 """
 import numpy as np
 import pytest
@@ -63,18 +63,24 @@ def test_expand(kernel, nc_class, m):
         assert_clamp_binds(out[:, :nc])
 
 
+@pytest.mark.parametrize("start", ["c", "bias+src", "bias", "zero"])
 @pytest.mark.parametrize("m", [1, 6, 7, 14, 49])
 @pytest.mark.parametrize("nc_class", ["equal", "multiple", "below", "above", "half"])
 @pytest.mark.parametrize("kernel", simd_kernels("project"))
-def test_project_accumulates_chunk_onto_residual(kernel, nc_class, m):
-    """c starts as bias + residual; a chunk k0..k0+kc of the hidden channels is added on top."""
+def test_project_adds_chunk_onto_its_start(kernel, nc_class, m, start):
+    """A chunk k0..k0+kc of the hidden channels, added onto c (a later chunk), bias + residual (a
+    block's first chunk), bias (the classifier) or zeros (a second half's first chunk)."""
     nc, hidden, k0, kc = channel_classes(kernel["nr"])[nc_class], 96, 32, 40
     rng = np.random.default_rng(m * 100 + nc)
     a = _f32(rng, (m, kc + 8), 2.0)
-    w, b = _f32(rng, (nc, hidden), 1.0 / np.sqrt(kc)), np.zeros(nc, np.float32)
+    w, b = _f32(rng, (nc, hidden), 1.0 / np.sqrt(kc)), _f32(rng, (nc,), 1.0)
     c = np.concatenate([_f32(rng, (m, nc), 2.0), np.full((m, 3), -7.0, np.float32)], axis=1)
-    out = assert_matches_twin(kernel["name"], "project", lambda k: _core.ukernel_gemm(k, a, w, b, c, k0, kc))
-    assert_close(out[:, :nc], c[:, :nc] + a[:, :kc].astype(np.float64) @ w[:, k0:k0 + kc].T, "f32_block_vs_f64")
+    residual = np.concatenate([_f32(rng, (m, nc), 2.0), np.full((m, 3), 5.0, np.float32)], axis=1)
+    out = assert_matches_twin(kernel["name"], "project",
+                              lambda k: _core.ukernel_gemm(k, a, w, b, c, k0, kc, start=start, src=residual))
+    base = {"c": c[:, :nc], "bias+src": b + residual[:, :nc], "bias": np.broadcast_to(b, (m, nc)),
+            "zero": np.zeros((m, nc), np.float32)}[start]
+    assert_close(out[:, :nc], base + a[:, :kc].astype(np.float64) @ w[:, k0:k0 + kc].T, "f32_block_vs_f64")
     assert (out[:, nc:] == -7).all()
 
 

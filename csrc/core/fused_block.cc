@@ -79,29 +79,6 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g)
   g.chunk = std::min(fit, (g.slice + dw_nr - 1) / dw_nr * dw_nr);
 }
 
-// The epilogue's additions happen first: the tile starts as bias (+ residual),
-// or 0 for a second half's partial sum, then every chunk's projection
-// accumulates on top.
-void init_output_rows(const PackedConv& project, const float* residual, bool partial, size_t pixels, float* out) {
-  const size_t cout = project.n;
-  const float* bias = project.bias.data();
-  if (partial) {
-    std::fill_n(out, pixels * cout, 0.0f);
-    return;
-  }
-  // Plain loops the compiler vectorises: std::copy of a few dozen floats per
-  // pixel became a memmove call per pixel (12,544 of them in block 0).
-  for (size_t x = 0; x < pixels; x++) {
-    float* px = out + x * cout;
-    if (residual) {
-      const float* r = residual + x * cout;
-      for (size_t c = 0; c < cout; c++) px[c] = bias[c] + r[c];
-    } else {
-      for (size_t c = 0; c < cout; c++) px[c] = bias[c];
-    }
-  }
-}
-
 }  // namespace
 
 BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks) {
@@ -193,12 +170,11 @@ void FusedBlock::run(RowRange rows) {
   for (size_t oy = rows.begin; oy < rows.end; oy += g_.tile_rows) {
     const RowRange tile{oy, std::min(oy + g_.tile_rows, rows.end)};
     float* out = out_ + oy * g_.wo * cout;
-    init_output_rows(block_.project, residual_ ? residual_ + oy * g_.w * block_.spec.cin : nullptr,
-                     hidden_.begin > 0, (tile.end - tile.begin) * g_.wo, out);
+    const float* residual = residual_ ? residual_ + oy * g_.w * block_.spec.cin : nullptr;
     for (size_t c0 = hidden_.begin; c0 < hidden_.end; c0 += g_.slice) {
       const size_t cs = std::min(g_.slice, hidden_.end - c0);
       ring_.fill(tile, c0, cs);
-      depthwise_project_tile(tile, c0, cs, out);
+      depthwise_project_tile(tile, c0, cs, residual, out);
     }
   }
 }
@@ -206,8 +182,10 @@ void FusedBlock::run(RowRange rows) {
 // Step 2 of the fused algorithm for the ring's slice: per chunk of hidden
 // channels, depthwise every row of the tile into the depthwise tile, then
 // straight into the projection of the whole tile (one GEMM of tile rows x wo
-// pixels) while the depthwise output is in cache.
-void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, float* out) {
+// pixels) while the depthwise output is in cache. The block's first chunk
+// starts the output rows from bias and residual (a second half's partial sum
+// from zero); every later chunk adds onto them.
+void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, const float* residual, float* out) {
   const auto& dw = ks_.dwconv(block_.spec.stride);
   const PackedConv& project = block_.project;
   const size_t m = (tile.end - tile.begin) * g_.wo;
@@ -219,8 +197,11 @@ void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, flo
       for (size_t ky = 0; ky < 3; ky++) taps[ky] = ring_.tap_row(oy, ky) + (c - c0);
       dw.fn(g_.wo, cc, taps, ring_.pixel_stride(), dw_panels, tile_ + (oy - tile.begin) * g_.wo * cc, cc);
     }
-    ks_.project.fn(m, project.n, cc, tile_, cc, project.panels.data() + c * project.nr, project.panel_stride, out,
-                   project.n);
+    const bool first = c == hidden_.begin, whole = hidden_.begin == 0;
+    const float* bias = first && whole ? project.bias.data() : nullptr;
+    const float* start = !first ? out : whole ? residual : nullptr;
+    ks_.project.fn(m, project.n, cc, tile_, cc, project.panels.data() + c * project.nr, project.panel_stride, bias,
+                   start, out, project.n);
   }
 }
 

@@ -126,7 +126,7 @@ class FusedBlock {
     size_t held_[kMaxSlots];  // the padded row each slot holds, SIZE_MAX for none
   };
 
-  void depthwise_project_tile(RowRange tile, size_t c0, size_t cs, float* out);
+  void depthwise_project_tile(RowRange tile, size_t c0, size_t cs, const float* residual, float* out);
 
   const KernelSet& ks_;
   const PackedBlock& block_;

@@ -309,9 +309,8 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
       const PackedConv& fc = classifier_;
       share.claim((fc.n + fc.nr - 1) / fc.nr, [&](size_t p0, size_t p1) {
         const size_t n0 = p0 * fc.nr, n1 = std::min(p1 * fc.nr, fc.n);
-        std::copy(fc.bias.begin() + n0, fc.bias.begin() + n1, job.logits + n0);
         ks_.project.fn(1, n1 - n0, fc.k, arena + a.pooled, fc.k, fc.panels.data() + p0 * fc.panel_stride,
-                       fc.panel_stride, job.logits + n0, fc.n);
+                       fc.panel_stride, fc.bias.data() + n0, nullptr, job.logits + n0, fc.n);
       });
       return;
     }

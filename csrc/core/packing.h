@@ -13,7 +13,7 @@ namespace mbv2 {
 // One conv or linear layer in panel layout.
 struct PackedConv {
   AlignedBuffer panels;
-  std::vector<float> bias;  // also kept flat, for accumulators the caller initialises
+  std::vector<float> bias;  // also kept flat, for kernels that take it apart (projection)
   size_t n = 0;             // output channels
   size_t k = 0;             // inputs per output channel (Cin, 9 taps, 27 or Cin)
   size_t nr = 0;            // panel width
@@ -31,7 +31,7 @@ struct PackedBlock {
   BlockSpec spec;
   PackedConv expand;  // empty when spec.t == 1
   PackedConv depthwise;
-  PackedConv project;  // no bias in panels: the output row starts as bias (+ residual)
+  PackedConv project;  // no bias in panels: its first chunk starts from bias (+ residual)
 };
 
 // `<prefix>expand.weight` and friends, named as in docs/format.md.

@@ -37,7 +37,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("head", &head, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("isa") = "ref",
         "Test hook: head conv + ReLU6 + average pool, (N, H, W, C) -> (N, L).");
   m.def("ukernel_gemm", &ukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("b"), py::arg("c"),
-        py::arg("k0"), py::arg("kc"), "Test hook: one registered expand, project or head microkernel.");
+        py::arg("k0"), py::arg("kc"), py::arg("start") = "c", py::arg("src") = py::none(),
+        "Test hook: one registered expand, project or head microkernel.");
   m.def("ukernel_dwconv", &ukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"),
         py::arg("out"), py::arg("channels"), "Test hook: one registered depthwise microkernel.");
   m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),

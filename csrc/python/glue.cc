@@ -212,9 +212,12 @@ py::array_t<float> head(const py::object& x, const py::object& w, const py::obje
 }
 
 // a (m, >= kc) rows of A; w (nc, K), b (nc,); c (m, >= nc), or (1, nc) for the
-// head's sums. Project multiplies columns k0 .. k0 + kc of w (a depthwise chunk).
+// head's sums. Project multiplies columns k0 .. k0 + kc of w (a depthwise chunk)
+// onto `start`: "c" (c itself, accumulating), "bias+src" (b + src, src shaped
+// like c), "bias" or "zero".
 py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, const py::object& w,
-                                const py::object& b, const py::object& c, size_t k0, size_t kc) {
+                                const py::object& b, const py::object& c, size_t k0, size_t kc,
+                                const std::string& start, const py::object& src) {
   const auto [ks, op] = find_ukernel(name);
   const FloatArray in = as_float32(a, "a");
   py::array_t<float> acc = copy_of(c, "c", 2);
@@ -224,8 +227,16 @@ py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, co
   if (op == "project") {
     const PackedConv conv = pack_for_hook(w, b, ks.project.nr, false);
     require(k0 + kc <= conv.k && size_t(acc.shape(0)) == m && c_stride >= conv.n, "project: bad k0/kc or c shape");
-    ks.project.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data() + k0 * conv.nr, conv.panel_stride, cp,
-                  c_stride);
+    require(start == "c" || start == "bias+src" || start == "bias" || start == "zero",
+            "project: start must be 'c', 'bias+src', 'bias' or 'zero'");
+    const bool with_src = start == "bias+src";
+    const py::array_t<float> src_copy = with_src ? copy_of(src, "src", 2) : py::array_t<float>();
+    require(!with_src || (src_copy.shape(0) == acc.shape(0) && src_copy.shape(1) == acc.shape(1)),
+            "project: src must be shaped like c");
+    const float* bias = start == "bias+src" || start == "bias" ? conv.bias.data() : nullptr;
+    const float* from = start == "c" ? cp : with_src ? src_copy.data() : nullptr;
+    ks.project.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data() + k0 * conv.nr, conv.panel_stride, bias,
+                  from, cp, c_stride);
     return acc;
   }
   require(op == "expand" || op == "head", "'" + name + "' is a " + op + " kernel, not a GEMM");

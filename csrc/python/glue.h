@@ -38,7 +38,8 @@ py::array_t<float> head(const py::object& x, const py::object& w, const py::obje
 // weights packed by the engine's own packing for the kernel's nr. Each returns
 // a copy of `c` / `out` after the call (so initial values show what was kept).
 py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, const py::object& w,
-                                const py::object& b, const py::object& c, size_t k0, size_t kc);
+                                const py::object& b, const py::object& c, size_t k0, size_t kc,
+                                const std::string& start, const py::object& src);
 py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& rows, const py::object& w,
                                   const py::object& b, const py::object& out, size_t channels);
 py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows, const py::object& w,

@@ -1,9 +1,10 @@
-// Projection 1x1 conv accumulated into c, 6x16 register tile (the expand tile: same register budget).
+// Projection 1x1 conv onto bias + residual or onto c, 6x16 register tile (the expand tile: same register budget).
 #include "ukernels/ukernels.h"
 #include "ukernels/x86-avx2.h"
 #include "ukernels/x86-gemm.h"
 
 void mbv2_f32_project_acc_ukernel_6x16__avx2(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                             const float* w, size_t w_panel_stride, float* c, size_t c_stride) {
-  mbv2::x86::project_acc<mbv2::x86::Avx2, 6, 2>(m, nc, kc, a, a_stride, w, w_panel_stride, c, c_stride);
+                                             const float* w, size_t w_panel_stride, const float* bias,
+                                             const float* src, float* c, size_t c_stride) {
+  mbv2::x86::project_acc<mbv2::x86::Avx2, 6, 2>(m, nc, kc, a, a_stride, w, w_panel_stride, bias, src, c, c_stride);
 }

@@ -4,8 +4,8 @@
 // (all strides in floats). Weights come packed by core/packing.h into panels of
 // `nr` output channels (nr from registry.inc), zero-padded past the last channel:
 //   with bias:    [nr biases][k rows of nr weights]   (expand, dwconv, stem, head)
-//   without bias: [k rows of nr weights]              (project: its accumulator
-//                                                      already holds the bias)
+//   without bias: [k rows of nr weights]              (project: the bias comes
+//                                                      flat, with its start)
 // so a SIMD kernel loads one aligned vector per k and never branches on the tail
 // inside its main loop.
 #pragma once
@@ -19,12 +19,18 @@ extern "C" {
 typedef void mbv2_expand_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
                                     const float* w, float* c, size_t c_stride);
 
-// c[i][n] += sum_k a[i][k] * w[k][n] for i < m, n < nc, k < kc. `w` points at row
+// c[i][n] = bias[n] + src[i][n] + sum_k a[i][k] * w[k][n] for i < m, n < nc,
+// k < kc, where a null bias or src counts as zeros. src lies c_stride apart like
+// c and may be c itself, so chunks of K accumulate one by one. `w` points at row
 // k0 of the first panel; panels lie w_panel_stride floats apart, so a slice of
 // the hidden channels (the depthwise chunk) is multiplied without repacking.
-// The 1x1 projection (m = Wo, kc = chunk, nc = Cout) and the classifier (m = 1).
+// The 1x1 projection (m = Wo, kc = chunk, nc = Cout): its first chunk starts
+// from bias and the residual (a partial sum from neither), so the output is
+// written once instead of being initialised in a pass of its own; the later
+// chunks from c. The classifier (m = 1) starts from its bias.
 typedef void mbv2_project_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
-                                     const float* w, size_t w_panel_stride, float* c, size_t c_stride);
+                                     const float* w, size_t w_panel_stride, const float* bias, const float* src,
+                                     float* c, size_t c_stride);
 
 // Depthwise 3x3 + bias + ReLU6 for one output row of `wo` pixels and `channels`
 // channels. rows[ky] points at the input pixel under tap (ky, kx = 0) of output

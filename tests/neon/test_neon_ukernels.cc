@@ -2,8 +2,8 @@
 // edge classes of STYLE.md: output channels equal to the kernel's tile, a
 // multiple of it, below it and above it (each case sweeps several counts, odd
 // widths and K counts around the 4-row and 4-k unrolls), stride 2 (its own
-// kernel), the ReLU6 clamp binding at both ends, and the projection
-// accumulating onto a preloaded bias + residual. Outputs live in buffers wider
+// kernel), the ReLU6 clamp binding at both ends, and the projection from
+// each of its starts (c itself, bias + residual, bias, zeros). Outputs live in buffers wider
 // than the kernel's view (strides > channels), prefilled, and compared whole,
 // so a store outside the view fails too.
 //
@@ -236,21 +236,32 @@ INSTANTIATE_TEST_SUITE_P(Neon, HeadTest, cases(neon().head), case_name<mbv2_head
 
 using ProjectTest = testing::TestWithParam<Case<mbv2_project_ukernel_fn>>;
 
+// Each way a chunk starts: onto c itself (a later chunk), onto bias + residual
+// (a block's first chunk), onto bias alone (the classifier) and onto zeros (a
+// second half's first chunk).
+enum class Start { kOntoC, kBiasAndResidual, kBias, kZero };
+
 TEST_P(ProjectTest, AccumulatesLikeScalarTwin) {
   const auto& kernel = std::get<0>(GetParam());
   Data data(3);
-  for_each_gemm_shape(std::get<1>(GetParam()), kernel.nr, [&](size_t nc, size_t m, size_t kc) {
-    // The chunk [k0, k0 + kc) of a wider hidden dimension, as the fused block slices it.
-    const size_t k0 = kc % 2 == 0 ? 0 : 5, k_total = k0 + kc + 2, c_stride = nc + 5;
-    const auto a = data.uniform(m * kc, 0.0f, 6.0f);
-    const auto weight = data.uniform(nc * k_total, -0.5f, 0.5f);
-    const std::vector<float> no_bias(nc);
-    // c starts as bias + residual (gaps included): the kernel adds onto it.
-    run_both(kernel, ref().project.at(0), data.uniform(m * c_stride, -4.0f, 4.0f), [&](const auto& k, float* c) {
-      const PackedConv w = pack(weight, no_bias, {nc, k_total}, k.nr, false);
-      k.fn(m, nc, kc, a.data(), kc, w.panels.data() + k0 * w.nr, w.panel_stride, c, c_stride);
+  for (Start start : {Start::kOntoC, Start::kBiasAndResidual, Start::kBias, Start::kZero}) {
+    for_each_gemm_shape(std::get<1>(GetParam()), kernel.nr, [&](size_t nc, size_t m, size_t kc) {
+      // The chunk [k0, k0 + kc) of a wider hidden dimension, as the fused block slices it.
+      const size_t k0 = kc % 2 == 0 ? 0 : 5, k_total = k0 + kc + 2, c_stride = nc + 5;
+      const auto a = data.uniform(m * kc, 0.0f, 6.0f);
+      const auto weight = data.uniform(nc * k_total, -0.5f, 0.5f);
+      const auto bias = data.uniform(nc, -1.0f, 1.0f);
+      const auto residual = data.uniform(m * c_stride, -4.0f, 4.0f);
+      const bool with_bias = start == Start::kBiasAndResidual || start == Start::kBias;
+      // c is prefilled (gaps included): only kOntoC may read it, and no call may store into the gaps.
+      run_both(kernel, ref().project.at(0), data.uniform(m * c_stride, -4.0f, 4.0f), [&](const auto& k, float* c) {
+        const PackedConv w = pack(weight, bias, {nc, k_total}, k.nr, false);
+        const float* src = start == Start::kOntoC ? c : start == Start::kBiasAndResidual ? residual.data() : nullptr;
+        k.fn(m, nc, kc, a.data(), kc, w.panels.data() + k0 * w.nr, w.panel_stride, with_bias ? bias.data() : nullptr,
+             src, c, c_stride);
+      });
     });
-  });
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Neon, ProjectTest, cases(neon().project), case_name<mbv2_project_ukernel_fn>);
