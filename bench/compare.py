@@ -8,9 +8,10 @@ For each case every provider is built from the same weights, checked against
 PyTorch eager, then timed interleaved: each repetition times every provider
 once, in a freshly shuffled order, so drift on a shared machine hits them all
 alike and no provider always follows the same one. Prints a table per case
-(median ms, images/s, GFLOP/s, ratio to the best peer, with --memory the peak
-memory growth of load plus inference) and saves everything as JSON under
-bench/results/. Exits 1 if a provider gave wrong numbers.
+(median ms, images/s, GFLOP/s, ratio to the best peer's median, the median
+per-repetition ratio and the share of repetitions won against it, with
+--memory the peak memory growth of load plus inference) and saves everything
+as JSON under bench/results/. Exits 1 if a provider gave wrong numbers.
 """
 from __future__ import annotations
 
@@ -104,14 +105,29 @@ def interleave(runners: dict[str, Runner], reps: int, label: str, warmup: float)
 
 
 def summarize(w: Workload, runners: dict[str, Runner], samples: dict[str, list[float]]) -> dict:
-    """Per provider: median ms, images/s, GFLOP/s, ratio to the best peer's median (< 1 is faster)."""
+    """Per provider: median ms, images/s, GFLOP/s, and three comparisons with the best peer (the
+    peer with the lowest median; < 1 is faster): the ratio of the medians; the median of the
+    per-repetition ratios; and the share of repetitions in which the provider was faster.
+
+    A repetition times every provider within a fraction of a second, so a per-repetition ratio
+    compares two engines on the same state of a shared machine, whose speed drifts by 20-40%
+    between stretches; the ratio of medians compares each engine's typical stretch, and it is the
+    one the tables lead with.
+    """
     medians = {name: float(np.median(s)) for name, s in samples.items()}
-    peers = [m for name, m in medians.items() if PROVIDERS[name].peer]
-    best_peer = min(peers) if peers else None
-    return {name: {"isa": runners[name].isa, "median_ms": 1e3 * m, "images_per_s": w.case.batch / m,
-                   "gflops": w.gflops(m), "vs_best_peer": m / best_peer if best_peer else None,
-                   "samples_ms": [1e3 * s for s in samples[name]]}
-            for name, m in medians.items()}
+    peers = [name for name in medians if PROVIDERS[name].peer]
+    best = min(peers, key=medians.get) if peers else None
+    rows = {}
+    for name, m in medians.items():
+        row = {"isa": runners[name].isa, "median_ms": 1e3 * m, "images_per_s": w.case.batch / m,
+               "gflops": w.gflops(m), "vs_best_peer": None, "paired_vs_best_peer": None, "won_vs_best_peer": None,
+               "samples_ms": [1e3 * s for s in samples[name]]}
+        if best:
+            paired = np.asarray(samples[name]) / np.asarray(samples[best])
+            row.update(vs_best_peer=m / medians[best], paired_vs_best_peer=float(np.median(paired)),
+                       won_vs_best_peer=float(np.mean(paired < 1)))
+        rows[name] = row
+    return rows
 
 
 def memory(names: list[str], w: Workload) -> dict[str, float | None]:
@@ -131,12 +147,14 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
              f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions",
              f"{'provider':<22}{'ISA':<10}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
-             f"{'peak MB':>9}"]
+             f"{'paired':>8}{'won':>6}{'peak MB':>9}"]
     for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
         ratio = f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-"
+        paired = f"{r['paired_vs_best_peer']:.2f}x" if r.get("paired_vs_best_peer") else "-"
+        won = f"{r['won_vs_best_peer']:.0%}" if r.get("won_vs_best_peer") is not None else "-"
         mem = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "-"
         lines.append(f"{name:<22}{r['isa']:<10}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
-                     f"{r['gflops']:>9.1f}{ratio:>14}{mem:>9}")
+                     f"{r['gflops']:>9.1f}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
     lines += [f"{name:<22}skipped: {why}" for name, why in skipped.items()]
     lines += [f"{name:<22}WRONG NUMBERS, not timed: {why}" for name, why in wrong.items()]
     return "\n".join(lines)
