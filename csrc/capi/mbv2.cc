@@ -14,7 +14,7 @@
 #include "capi/convert.h"
 #include "core/kernel_set.h"
 #include "core/model.h"
-#include "io/status.h"
+#include "core/status.h"
 #include "io/weight_file.h"
 
 #ifndef MBV2_VERSION

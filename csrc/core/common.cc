@@ -7,23 +7,10 @@
 
 namespace mbv2 {
 
-Padding parse_padding(const std::string& name) {
-  if (name == "torch") return Padding::Torch;
-  if (name == "same") return Padding::Same;
-  throw std::invalid_argument("padding must be 'torch' or 'same', got '" + name + "'");
-}
-
 Layout parse_layout(const std::string& name) {
   if (name == "nchw") return Layout::NCHW;
   if (name == "nhwc") return Layout::NHWC;
   throw std::invalid_argument("layout must be 'nchw' or 'nhwc', got '" + name + "'");
-}
-
-size_t pad_before(size_t size, size_t stride, Padding padding) {
-  if (padding == Padding::Torch) return 1;
-  // SAME: total = max((out - 1) * stride + 3 - size, 0), the smaller half first.
-  const size_t span = (conv_out(size, stride) - 1) * stride + 3;
-  return (span > size ? span - size : 0) / 2;
 }
 
 std::string shape_str(const std::vector<size_t>& shape) {

@@ -1,5 +1,6 @@
-// Small shared vocabulary of the core: specs, padding arithmetic, array views
-// with shape checks, and the aligned buffer everything is allocated in.
+// Small shared vocabulary of the core: layouts, array views with shape
+// checks, owned tensors, and the aligned buffer everything is allocated in.
+// The network itself (BlockSpec, Padding, NetworkSpec) is in core/network.h.
 #pragma once
 
 #include <cstddef>
@@ -9,32 +10,27 @@
 #include <string>
 #include <vector>
 
+#include "core/network.h"
+
 namespace mbv2 {
 
-struct BlockSpec {
-  size_t cin, t, cout, stride;
-  size_t hidden() const { return cin * t; }
-  bool has_expand() const { return t != 1; }
-  bool residual() const { return stride == 1 && cin == cout; }
-};
-
-enum class Padding { Torch, Same };
 enum class Layout { NCHW, NHWC };
 
-Padding parse_padding(const std::string& name);
 Layout parse_layout(const std::string& name);
 
-// Same arithmetic as mbv2_engine/arch.py: both paddings give ceil(size / stride)
-// outputs; they differ only in how many zero rows/columns come first.
-inline size_t conv_out(size_t size, size_t stride) { return (size + stride - 1) / stride; }
-size_t pad_before(size_t size, size_t stride, Padding padding);
-
-// A read-only float32 array owned by the caller (numpy, or the .npz reader).
+// A read-only float32 array owned by someone else (numpy, or a Tensor).
 struct ArrayView {
   const float* data = nullptr;
   std::vector<size_t> shape;
 };
 using ArrayMap = std::map<std::string, ArrayView>;
+
+// A float32 array, C order, that owns its values (the reader's arrays, a test hook's output).
+struct Tensor {
+  std::vector<size_t> shape;
+  std::vector<float> data;
+  ArrayView view() const { return {data.data(), shape}; }
+};
 
 std::string shape_str(const std::vector<size_t>& shape);
 

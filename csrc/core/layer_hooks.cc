@@ -53,7 +53,7 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
   const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks);
   AlignedBuffer scratch(ring_floats(block.spec, g) + tile_floats(g));
   const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
-  Tensor out{std::vector<float>(n * g.ho * g.wo * block.spec.cout), {n, g.ho, g.wo, block.spec.cout}};
+  Tensor out{{n, g.ho, g.wo, block.spec.cout}, std::vector<float>(n * g.ho * g.wo * block.spec.cout)};
   for (size_t i = 0; i < n; i++) {
     const float* in = x + i * h * w * cin;
     const TensorSource source(ks, block, in, w);
@@ -73,7 +73,7 @@ Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const floa
   const PackedConv stem = pack_conv(arrays, "", {c0, 3, 3, 3}, ks.stem.nr, true);
   const size_t ho = conv_out(h, 2), wo = conv_out(w, 2);
   AlignedBuffer image(padded_image_floats(h, w));
-  Tensor out{std::vector<float>(n * ho * wo * c0), {n, ho, wo, c0}};
+  Tensor out{{n, ho, wo, c0}, std::vector<float>(n * ho * wo * c0)};
   for (size_t i = 0; i < n; i++) {
     load_padded_image(x + i * h * w * 3, Layout::NHWC, h, w, 0, h, image.data());
     const StemSource source(ks, stem, image.data(), h, w, padding);
@@ -89,7 +89,7 @@ Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const floa
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], c = x_shape[3];
   const size_t last = require_weight(arrays, "weight").shape[0];
   const PackedConv head = pack_conv(arrays, "", {last, c}, ks.head.nr, true);
-  Tensor out{std::vector<float>(n * last), {n, last}};
+  Tensor out{{n, last}, std::vector<float>(n * last)};
   for (size_t i = 0; i < n; i++) head_pool(ks, head, x + i * h * w * c, h * w, 0, last, out.data.data() + i * last);
   return out;
 }

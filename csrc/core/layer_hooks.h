@@ -9,11 +9,6 @@
 
 namespace mbv2 {
 
-struct Tensor {
-  std::vector<float> data;
-  std::vector<size_t> shape;
-};
-
 // One inverted-residual block: arrays named expand.weight (optional, with its
 // bias), depthwise.weight/bias, project.weight/bias as in docs/format.md.
 // x_shape = (N, H, W, Cin).

@@ -1,6 +1,7 @@
 #include "core/plan.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace mbv2 {
 namespace {
@@ -8,15 +9,20 @@ namespace {
 // Keeps every region on its own 64-byte line, as the arena itself is.
 size_t align16(size_t floats) { return (floats + 15) / 16 * 16; }
 
-LayerPlan block_layer(size_t i, const BlockSpec& b, const BlockGeometry& g, const KernelSet& ks) {
-  const size_t hidden = b.hidden();
-  const uint64_t expand = b.has_expand() ? uint64_t(g.h) * g.w * b.cin * hidden : 0;
+LayerPlan layer_plan(const LayerShape& shape, size_t chunk, std::vector<std::string> kernels) {
+  LayerPlan layer;
+  static_cast<LayerShape&>(layer) = shape;
+  layer.chunk = chunk;
+  layer.kernels = std::move(kernels);
+  return layer;
+}
+
+std::vector<std::string> block_kernels(const BlockSpec& b, const KernelSet& ks) {
   std::vector<std::string> kernels;
   if (b.has_expand()) kernels.emplace_back(ks.expand.name);
   kernels.emplace_back(ks.dwconv(b.stride).name);
   kernels.emplace_back(ks.project.name);
-  return {"block" + std::to_string(i), g.h, g.w, g.ho, g.wo, b.cin, hidden, b.cout, b.stride, b.residual(),
-          g.pad_top, g.pad_left, expand + uint64_t(g.ho) * g.wo * hidden * (9 + b.cout), g.chunk, kernels};
+  return kernels;
 }
 
 // Live floats of a layer-by-layer engine running block b: its input, the
@@ -26,28 +32,23 @@ size_t unfused_block_floats(const BlockSpec& b, const BlockGeometry& g) {
   return g.h * g.w * b.cin + expanded + g.ho * g.wo * (b.hidden() + b.cout);
 }
 
+// The layers' shapes come from the network table (layer_shapes), the same
+// code that mbv2_engine.arch.layer_shapes calls; the plan adds how each runs.
 void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
-  const size_t sh = conv_out(plan.height, 2), sw = conv_out(plan.width, 2);
-  plan.layers.push_back({"stem", plan.height, plan.width, sh, sw, 3, 0, spec.stem, 2, false,
-                         pad_before(plan.height, 2, spec.padding), pad_before(plan.width, 2, spec.padding),
-                         uint64_t(sh) * sw * spec.stem * 27, 0, {ks.stem.name}});
-  size_t h = sh, w = sw;
+  const std::vector<LayerShape> shapes = layer_shapes(spec, plan.height, plan.width);
+  plan.layers.push_back(layer_plan(shapes.front(), 0, {ks.stem.name}));
   plan.steps.push_back({Step::kLoad});
   for (size_t i = 0; i < spec.blocks.size(); i++) {
-    plan.blocks.push_back(block_geometry(spec.blocks[i], h, w, spec.padding, ks));
-    plan.layers.push_back(block_layer(i, spec.blocks[i], plan.blocks.back(), ks));
+    const LayerShape& shape = shapes[i + 1];
+    plan.blocks.push_back(block_geometry(spec.blocks[i], shape.in_h, shape.in_w, spec.padding, ks));
+    plan.layers.push_back(layer_plan(shape, plan.blocks.back().chunk, block_kernels(spec.blocks[i], ks)));
     plan.steps.push_back({Step::kBlock, i});
     if (plan.blocks.back().half) plan.steps.push_back({Step::kAddHalves, i});
-    h = plan.blocks.back().ho;
-    w = plan.blocks.back().wo;
   }
   plan.steps.push_back({Step::kHead});
   plan.steps.push_back({Step::kClassifier});
-  const size_t cin = spec.blocks.back().cout;
-  plan.layers.push_back({"head", h, w, h, w, cin, 0, spec.last, 1, false, 0, 0, uint64_t(h) * w * cin * spec.last, 0,
-                         {ks.head.name}});
-  plan.layers.push_back({"classifier", 1, 1, 1, 1, spec.last, 0, spec.num_classes, 1, false, 0, 0,
-                         uint64_t(spec.last) * spec.num_classes, 0, {ks.project.name}});
+  plan.layers.push_back(layer_plan(shapes[shapes.size() - 2], 0, {ks.head.name}));
+  plan.layers.push_back(layer_plan(shapes.back(), 0, {ks.project.name}));
 }
 
 void plan_arena(const NetworkSpec& spec, Plan& plan) {

@@ -12,20 +12,9 @@
 
 namespace mbv2 {
 
-struct NetworkSpec {
-  size_t stem = 0, last = 0, num_classes = 0;
-  std::vector<BlockSpec> blocks;
-  Padding padding = Padding::Torch;
-};
-
-struct LayerPlan {
-  std::string name;
-  size_t in_h, in_w, out_h, out_w;
-  size_t cin, hidden, cout, stride;
-  bool residual;
-  size_t pad_top, pad_left;
-  uint64_t macs;
-  size_t chunk;  // 0 for layers without a hidden dimension
+// A layer's shapes (core/network.h) and how the engine runs it.
+struct LayerPlan : LayerShape {
+  size_t chunk = 0;  // hidden channels per depthwise -> project step; 0 without a hidden dimension
   std::vector<std::string> kernels;
 };
 

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "io/status.h"
+#include "core/status.h"
 
 namespace mbv2::io {
 namespace {

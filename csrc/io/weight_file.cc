@@ -8,14 +8,14 @@
 #include <string_view>
 
 #include "io/npy.h"
-#include "io/status.h"
+#include "core/status.h"
 #include "io/zip_reader.h"
 
 namespace mbv2::io {
 namespace {
 
 using nlohmann::json;
-using Shape = std::vector<std::int64_t>;
+using Shape = std::vector<size_t>;
 using Names = std::vector<std::string>;
 
 const std::string kMetaMember = "__meta__";
@@ -174,7 +174,7 @@ Metadata check_meta(const json& meta) {
                meta["num_classes"].get<int>(),
                meta["input_size"][0].get<int>(),
                meta["input_size"][1].get<int>(),
-               meta["padding"] == "torch" ? Padding::kTorch : Padding::kSame,
+               parse_padding(meta["padding"].get<std::string>()),
                {pre["crop_fraction"].get<double>(), three_numbers(pre["mean"]), three_numbers(pre["std"])},
                std::nullopt,
                meta["source"].dump()};
@@ -245,7 +245,7 @@ void check_header(const std::string& name, const NpyArray& array, const Shape& e
   if (array.descr != "<f4") fail(member + " has dtype " + array.descr + ", expected little-endian float32 (<f4)");
   if (array.fortran_order) fail(member + " is stored in Fortran order, expected C order");
   if (!std::equal(array.shape.begin(), array.shape.end(), expected.begin(), expected.end(),
-                  [](std::uint64_t a, std::int64_t b) { return a == static_cast<std::uint64_t>(b); })) {
+                  [](std::uint64_t a, size_t b) { return a == b; })) {
     fail(member + " has shape " + py_tuple(array.shape) + ", expected " + py_tuple(expected));
   }
   if (array.data.size != element_count(array.shape) * sizeof(float)) {
@@ -268,28 +268,6 @@ Tensor read_tensor(const ZipReader& zip, const std::string& name, const Shape& s
 
 }  // namespace
 
-std::vector<std::pair<std::string, Shape>> expected_shapes(const Arch& arch) {
-  std::vector<std::pair<std::string, Shape>> shapes = {{"stem.weight", {arch.stem, 3, 3, 3}},
-                                                       {"stem.bias", {arch.stem}}};
-  for (std::size_t i = 0; i < arch.blocks.size(); ++i) {
-    const BlockSpec& b = arch.blocks[i];
-    const std::string p = "blocks." + std::to_string(i) + ".";
-    if (b.has_expand()) {
-      shapes.push_back({p + "expand.weight", {b.hidden(), b.cin}});
-      shapes.push_back({p + "expand.bias", {b.hidden()}});
-    }
-    shapes.push_back({p + "depthwise.weight", {b.hidden(), 3, 3}});
-    shapes.push_back({p + "depthwise.bias", {b.hidden()}});
-    shapes.push_back({p + "project.weight", {b.cout, b.hidden()}});
-    shapes.push_back({p + "project.bias", {b.cout}});
-  }
-  shapes.push_back({"head.weight", {arch.last, arch.blocks.back().cout}});
-  shapes.push_back({"head.bias", {arch.last}});
-  shapes.push_back({"classifier.weight", {arch.num_classes, arch.last}});
-  shapes.push_back({"classifier.bias", {arch.num_classes}});
-  return shapes;
-}
-
 WeightFile load_weight_file_from_memory(const void* data, std::size_t size) {
   if (data == nullptr && size != 0) throw Error(Status::kInvalidArgument, "weight file buffer is NULL");
   ByteView bytes{static_cast<const std::uint8_t*>(data), size};
@@ -300,8 +278,8 @@ WeightFile load_weight_file_from_memory(const void* data, std::size_t size) {
   ZipReader zip(bytes);
   std::vector<std::uint8_t> scratch;
   Metadata meta = check_meta(read_meta(zip, scratch));
-  WeightFile file{meta, build_arch(meta.width_mult, meta.num_classes), {}};
-  auto expected = expected_shapes(file.arch);
+  WeightFile file{meta, mobilenet_v2(meta.width_mult, meta.num_classes, meta.padding), {}};
+  auto expected = member_shapes(file.network);
   check_members(zip, expected);
   for (const auto& [name, shape] : expected) file.arrays.emplace(name, read_tensor(zip, name, shape, scratch));
   return file;

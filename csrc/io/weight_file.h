@@ -16,7 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "io/arch.h"
+#include "core/common.h"
+#include "core/network.h"
 
 namespace mbv2::io {
 
@@ -28,8 +29,6 @@ inline constexpr int kMinClasses = 1;
 inline constexpr int kMaxClasses = 100000;
 inline constexpr int kMinInput = 32;
 inline constexpr int kMaxInput = 4096;
-
-enum class Padding { kTorch, kSame };
 
 struct Preprocess {
   double crop_fraction;
@@ -49,21 +48,11 @@ struct Metadata {
   std::string source;                              // the "source" object as JSON text; informative only
 };
 
-// A float32 array, C order, owned.
-struct Tensor {
-  std::vector<std::int64_t> shape;
-  std::vector<float> data;
-};
-
 struct WeightFile {
   Metadata meta;
-  Arch arch;
-  std::map<std::string, Tensor> arrays;  // member name (without ".npy") -> array
+  NetworkSpec network;                   // mobilenet_v2(width_mult, num_classes, padding)
+  std::map<std::string, Tensor> arrays;  // member name (without ".npy") -> array, as member_shapes lists them
 };
-
-// Every array member's name and shape for `arch`, in network order: the layout
-// of docs/format.md, as format.py's expected_shapes.
-std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_shapes(const Arch& arch);
 
 WeightFile load_weight_file(const std::string& path);
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <memory>
 
-#include "io/status.h"
+#include "core/status.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the zip and .npy readers assume a little-endian host"

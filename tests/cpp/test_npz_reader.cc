@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "fixtures.h"
-#include "io/arch.h"
+#include "core/network.h"
 #include "io/npy.h"
-#include "io/status.h"
+#include "core/status.h"
 #include "io/weight_file.h"
 #include "io/zip_reader.h"
 
@@ -48,7 +48,7 @@ void expect_error(Load load, Status status, const std::string& fragment) {
 TEST(Arch, MatchesArchPyForEveryWidth) {
   for (const auto& [width, expected] : manifest()["arch"].items()) {
     SCOPED_TRACE("width_mult " + width);
-    Arch arch = build_arch(std::stod(width), 1000);
+    NetworkSpec arch = mobilenet_v2(std::stod(width), 1000);
     EXPECT_EQ(arch.stem, expected["stem"].get<int>());
     EXPECT_EQ(arch.last, expected["last"].get<int>());
     ASSERT_EQ(arch.blocks.size(), expected["blocks"].size());
@@ -68,7 +68,7 @@ TEST(Arch, MakeDivisibleMatchesArchPy) {
 }
 
 TEST(Arch, BlockFlagsFollowTheTable) {
-  Arch arch = build_arch(1.0, 1000);
+  NetworkSpec arch = mobilenet_v2(1.0, 1000);
   EXPECT_FALSE(arch.blocks[0].has_expand());  // t = 1
   EXPECT_FALSE(arch.blocks[1].residual());    // stride 2
   EXPECT_TRUE(arch.blocks[2].residual());     // 24 -> 24, stride 1
@@ -84,16 +84,16 @@ void expect_matches_manifest(const WeightFile& file, const json& expected) {
   EXPECT_EQ(file.meta.num_classes, meta["num_classes"].get<int>());
   EXPECT_EQ(file.meta.input_height, meta["input_size"][0].get<int>());
   EXPECT_EQ(file.meta.input_width, meta["input_size"][1].get<int>());
-  EXPECT_EQ(file.meta.padding, meta["padding"] == "torch" ? Padding::kTorch : Padding::kSame);
+  EXPECT_EQ(file.meta.padding, meta["padding"] == "torch" ? Padding::Torch : Padding::Same);
   EXPECT_EQ(file.meta.preprocess.crop_fraction, meta["preprocess"]["crop_fraction"].get<double>());
   EXPECT_EQ(file.meta.preprocess.std[2], meta["preprocess"]["std"][2].get<double>());
   EXPECT_EQ(json::parse(file.meta.source), meta["source"]);
   EXPECT_EQ(file.meta.labels.has_value(), !meta["labels"].is_null());
   if (file.meta.labels) EXPECT_EQ(*file.meta.labels, meta["labels"].get<std::vector<std::string>>());
-  EXPECT_EQ(file.arch.stem, build_arch(file.meta.width_mult, file.meta.num_classes).stem);
+  EXPECT_EQ(file.network.stem, mobilenet_v2(file.meta.width_mult, file.meta.num_classes).stem);
 
   ASSERT_EQ(file.arrays.size(), expected["values"].size());
-  for (const auto& [name, shape] : expected_shapes(file.arch)) {
+  for (const auto& [name, shape] : member_shapes(file.network)) {
     const Tensor& t = file.arrays.at(name);
     const json& v = expected["values"][name];
     EXPECT_EQ(t.shape, shape) << name;

@@ -34,7 +34,7 @@
 extern "C" {
 #endif
 
-/* The values of mbv2::Status in the C++ core (csrc/io/status.h). */
+/* The values of mbv2::Status in the C++ core (csrc/core/status.h). */
 typedef enum mbv2_status {
   MBV2_STATUS_OK = 0,
   MBV2_STATUS_INVALID_ARGUMENT = 1,    /* a NULL pointer, a wrong buffer length, a bad option or input size */

@@ -1,4 +1,4 @@
-#include "io/status.h"
+#include "core/status.h"
 
 namespace mbv2 {
 
