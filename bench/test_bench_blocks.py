@@ -1,10 +1,10 @@
 """Each layer alone (stem, the 17 blocks, head) at 224x224, width 1.0, batch 1, one thread.
 
-The engine runs through its per-layer test hooks in `mbv2_engine._core`
+The engine runs through its per-layer test hooks in `mbv2_engine._test_hooks`
 (`stem`, `irblock`, `head`, NHWC, one thread); PyTorch eager runs the same
 module of the project's torch model. Each layer gets the input it sees inside
 the network, so activations have realistic ranges. GFLOP/s are against the
-MACs of `arch.layer_shapes` (DESIGN.md section 9). The hooks take unpacked
+MACs of `arch.layer_shapes` (docs/design.md). The hooks take unpacked
 weights, so the engine's times include repacking them: an upper bound on the
 fused kernels' time inside `Engine.run`.
 """
@@ -21,7 +21,6 @@ from providers import Case, Runner, Unavailable, checked, torch_runner
 CASE = Case()
 PROVIDERS = ("mbv2-engine", "mbv2-engine-ref", "torch-eager")
 ENGINE_ISAS = {"mbv2-engine": "auto", "mbv2-engine-ref": "ref"}
-HOOKS = ("stem", "irblock", "head")
 LAYERS = ("stem", *(f"block{i}" for i in range(17)), "head")
 
 
@@ -32,16 +31,16 @@ def _torch_layers(model) -> dict:
     return {"stem": f[0], **blocks, "head": lambda t: f[-1](t).mean(dim=(2, 3))}
 
 
-def _hook_args(core, name: str, arrays: dict, arch) -> tuple:
+def _hook_args(hooks, name: str, arrays: dict, arch) -> tuple:
     """The engine hook and its weight arguments for one layer, from the weight file's arrays."""
     if name in ("stem", "head"):
         extra = ("torch",) if name == "stem" else ()
-        return getattr(core, name), (arrays[f"{name}.weight"], arrays[f"{name}.bias"], *extra)
+        return getattr(hooks, name), (arrays[f"{name}.weight"], arrays[f"{name}.bias"], *extra)
     i = int(name[len("block"):])
     p = f"blocks.{i}."
     weights = [arrays.get(p + "expand.weight"), arrays.get(p + "expand.bias")]  # None for t = 1 blocks
     weights += [arrays[p + k] for k in ("depthwise.weight", "depthwise.bias", "project.weight", "project.bias")]
-    return core.irblock, (*weights, arch.blocks[i].stride, "torch")
+    return hooks.irblock, (*weights, arch.blocks[i].stride, "torch")
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +60,10 @@ def layers(workload):
 
 def _engine_runner(name: str, isa: str, layers) -> tuple[Runner, np.ndarray]:
     try:
-        from mbv2_engine import _core
+        from mbv2_engine import _core, _test_hooks
     except ImportError as e:
-        raise Unavailable(f"mbv2_engine._core is not built: {e}") from None
-    if not all(hasattr(_core, hook) for hook in HOOKS):
-        raise Unavailable(f"mbv2_engine._core lacks the per-layer hooks {HOOKS}")
-    hook, args = _hook_args(_core, name, layers.arrays, layers.w.arch)
+        raise Unavailable(f"mbv2_engine._core or _test_hooks is not built: {e}") from None
+    hook, args = _hook_args(_test_hooks, name, layers.arrays, layers.w.arch)
     L = layers.by_name[name]
     x = np.ascontiguousarray(L.x.numpy().transpose(0, 2, 3, 1))
     # Hooks speak NHWC: compare with torch's output in that layout (the head's is (N, L) already).

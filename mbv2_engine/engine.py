@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _core
 from . import format as wformat
 from .arch import MIN_INPUT, Arch, layer_shapes
 from .errors import DeviceError, InputError, ModelFormatError
@@ -91,22 +92,18 @@ class Engine:
             raise DeviceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InputError(f"threads must be a positive int or None, got {threads!r}")
+        if device == "cpu" and dtype != "fp32":
+            raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
         arrays, meta, arch = wformat.load(path)
         if device == "cuda":
             from .gpu import GpuRunner
             backend = GpuRunner(arrays, arch, meta["padding"], dtype=dtype)
         else:
-            if dtype != "fp32":
-                raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
-            from . import _core
-            blocks = [(b.cin, b.t, b.cout, b.stride) for b in arch.blocks]
             try:
-                backend = _core.Model(arrays, blocks, arch.stem, arch.last, arch.num_classes,
-                                      meta["padding"], isa, threads or default_threads())
-            except ValueError as e:
-                if isa != "auto" and isa not in _core.available_isas():
-                    raise DeviceError(str(e)) from e
-                raise ModelFormatError(f"{path}: the engine cannot run this network: {e}") from e
+                backend = _core.Model(arrays, [(b.cin, b.t, b.cout, b.stride) for b in arch.blocks], arch.stem,
+                                      arch.last, arch.num_classes, meta["padding"], isa, threads or default_threads())
+            except ModelFormatError as e:  # a valid file, but a network the fused core cannot run
+                raise ModelFormatError(f"{os.fspath(path)}: the engine cannot run this network: {e}") from None
         return cls(meta, arch, backend, device)
 
     @property
@@ -131,9 +128,8 @@ class Engine:
         if min(height, width) < MIN_INPUT:
             raise InputError(f"input {height}x{width} is smaller than {MIN_INPUT}x{MIN_INPUT}")
         core = self._backend.plan(height, width)
-        layers = []
-        for shape, info in zip(layer_shapes(self.arch, height, width), core["layers"]):
-            layers.append({**shape.__dict__, **info})
+        shapes = layer_shapes(self.arch, height, width, self.meta["padding"])  # the code the core's plan uses
+        layers = [{**shape.__dict__, **info} for shape, info in zip(shapes, core["layers"])]
         return Plan((height, width), core["isa"], core.get("threads", 1), core["arena_bytes"], core["ring_bytes"],
                     core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
 
@@ -164,10 +160,7 @@ class Engine:
         or numpy with `as_numpy=True`.
         """
         batch, single = self._as_batch(x)
-        try:
-            logits = self._backend.run(batch)
-        except ValueError as e:  # the CPU engine finds NaN and infinities as it loads the input
-            raise InputError(str(e)) from None
+        logits = self._backend.run(batch)  # the CPU engine raises InputError for NaN and infinities
         if as_numpy and not isinstance(logits, np.ndarray):
             logits = logits.cpu().numpy()
         return logits[0] if single else logits

@@ -101,7 +101,7 @@ class GpuRunner:
     def plan(self, height: int, width: int, batch: int = 1) -> dict:
         """The engine's plan report (see `Engine.plan_for`) for one input shape."""
         p = self.plan_for(batch, height, width)
-        shapes = layer_shapes(self.arch, height, width)
+        shapes = layer_shapes(self.arch, height, width, self.padding)
         item = self.torch_dtype.itemsize
         expanded = [s.in_hw[0] * s.in_hw[1] * s.hidden * item * batch for s in shapes]
         unfused = [(s.in_hw[0] * s.in_hw[1] * (s.cin + s.hidden) + s.out_hw[0] * s.out_hw[1] * s.hidden)

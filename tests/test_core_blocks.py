@@ -1,4 +1,5 @@
-"""One layer at a time through the C++ core (the network's own code path) vs the float64 reference.
+"""One layer at a time through the C++ core (the network's own code path, bound in `_test_hooks`) vs the
+float64 reference.
 
 Shapes cover every block class: t = 1, expansion, stride 2, residual, odd and
 non-square sizes, channel counts that are not multiples of the kernels' tiles,
@@ -8,8 +9,9 @@ the ReLU6 clamp still binds at both ends.
 import numpy as np
 import pytest
 
-from mbv2_engine import _core, reference
+from mbv2_engine import _core, _test_hooks, reference
 from mbv2_engine.arch import BlockSpec
+from mbv2_engine.errors import DeviceError, InputError, ModelFormatError
 from tolerances import assert_close
 
 ISAS = _core.available_isas()
@@ -34,9 +36,9 @@ def block_arrays(rng, cin, hidden, cout, expand):
 
 
 def run_block(x, arrays, stride, padding, isa):
-    return _core.irblock(x, arrays.get("expand.weight"), arrays.get("expand.bias"),
-                         arrays["depthwise.weight"], arrays["depthwise.bias"],
-                         arrays["project.weight"], arrays["project.bias"], stride, padding, isa)
+    return _test_hooks.irblock(x, arrays.get("expand.weight"), arrays.get("expand.bias"),
+                               arrays["depthwise.weight"], arrays["depthwise.bias"],
+                               arrays["project.weight"], arrays["project.bias"], stride, padding, isa)
 
 
 def reference_block(x, arrays, spec, padding):
@@ -86,7 +88,7 @@ def test_stem_matches_reference(h, w, c0, padding, isa):
     rng = np.random.default_rng(h * w + c0)
     arrays = {"stem.weight": _f32(rng, (c0, 3, 3, 3), 0.8), "stem.bias": _f32(rng, (c0,), 1.0, 0.5)}
     x = _f32(rng, (2, h, w, 3), 1.5)
-    got = _core.stem(x, arrays["stem.weight"], arrays["stem.bias"], padding, isa)
+    got = _test_hooks.stem(x, arrays["stem.weight"], arrays["stem.bias"], padding, isa)
     assert_close(got, reference.stem(arrays, x.astype(np.float64), padding), "f32_block_vs_f64")
 
 
@@ -96,7 +98,7 @@ def test_head_matches_reference(h, w, c, last, isa):
     rng = np.random.default_rng(h * w * c + last)
     arrays = {"head.weight": _f32(rng, (last, c), 3.0 / np.sqrt(c)), "head.bias": _f32(rng, (last,), 1.0, 0.5)}
     x = _f32(rng, (2, h, w, c), 1.5)
-    got = _core.head(x, arrays["head.weight"], arrays["head.bias"], isa)
+    got = _test_hooks.head(x, arrays["head.weight"], arrays["head.bias"], isa)
     assert_close(got, reference.head(arrays, x.astype(np.float64)), "f32_block_vs_f64")
 
 
@@ -110,21 +112,22 @@ def test_registry_has_every_op_for_every_isa():
                    for k in mine)
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(dw_w=np.zeros((30, 3, 2), np.float32)), r"'depthwise.weight' has shape \(30, 3, 2\), expected \(30, 3, 3\)"),
-    (dict(proj_b=np.zeros(8, np.float32)), r"'project.bias' has shape \(8,\), expected \(7,\)"),
-    (dict(dw_w=np.zeros((30, 3, 3), np.float64)), "float32"),
-    (dict(expand_b=None), "together"),
-    (dict(x=np.zeros((15, 7, 5), np.float32)), r"expected \(N, H, W, C\)"),
-    (dict(stride=3), "stride"),
-    (dict(padding="valid"), "padding"),
-    (dict(isa="sse9"), "isa 'sse9' is unknown"),
+@pytest.mark.parametrize("change,error,message", [
+    (dict(dw_w=np.zeros((30, 3, 2), np.float32)), ModelFormatError,
+     r"'depthwise.weight' has shape \(30, 3, 2\), expected \(30, 3, 3\)"),
+    (dict(proj_b=np.zeros(8, np.float32)), ModelFormatError, r"'project.bias' has shape \(8,\), expected \(7,\)"),
+    (dict(dw_w=np.zeros((30, 3, 3), np.float64)), InputError, "float32"),
+    (dict(expand_b=None), InputError, "together"),
+    (dict(x=np.zeros((15, 7, 5), np.float32)), InputError, r"expected \(N, H, W, C\)"),
+    (dict(stride=3), InputError, "stride"),
+    (dict(padding="valid"), InputError, "padding"),
+    (dict(isa="sse9"), DeviceError, "isa 'sse9' is unknown"),
 ])
-def test_irblock_rejects_bad_arguments(change, message):
+def test_irblock_rejects_bad_arguments(change, error, message):
     rng = np.random.default_rng(1)
     a = block_arrays(rng, 5, 30, 7, True)
     args = dict(x=_f32(rng, (1, 15, 7, 5), 1.0), expand_w=a["expand.weight"], expand_b=a["expand.bias"],
                 dw_w=a["depthwise.weight"], dw_b=a["depthwise.bias"], proj_w=a["project.weight"],
                 proj_b=a["project.bias"], stride=1, padding="torch", isa="ref")
-    with pytest.raises(ValueError, match=message):
-        _core.irblock(**{**args, **change})
+    with pytest.raises(error, match=message):
+        _test_hooks.irblock(**{**args, **change})

@@ -1,4 +1,6 @@
-"""The whole network through `_core.Model` vs the float64 reference, its plan, and its refusals."""
+"""The whole network through `_core.Model` vs the float64 reference, its plan, its refusals (each status
+as its mbv2_engine.errors class), and the network table and weight-file reader `_core` binds."""
+import math
 import threading
 
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 
 from mbv2_engine import _core, reference
 from mbv2_engine.arch import Arch, BlockSpec, build_arch, layer_shapes
+from mbv2_engine.errors import DeviceError, InputError, ModelFileNotFoundError, ModelFormatError
 from tolerances import assert_close
 
 NUM_CLASSES = 10
@@ -138,8 +141,8 @@ def test_plan_matches_architecture():
     assert [layer["name"] for layer in plan["layers"]] == [s.name for s in shapes]
     for layer, shape in zip(plan["layers"], shapes):
         assert (layer["in_hw"], layer["out_hw"], layer["macs"]) == (shape.in_hw, shape.out_hw, shape.macs)
-        assert (layer["cin"], layer["hidden"], layer["cout"], layer["residual"]) == \
-               (shape.cin, shape.hidden, shape.cout, shape.residual)
+        assert (layer["cin"], layer["hidden"], layer["cout"], layer["residual"], layer["params"]) == \
+               (shape.cin, shape.hidden, shape.cout, shape.residual, shape.params)
     names = {k["name"] for k in _core.ukernels() if k["isa"] == model.isa}
     assert all(set(layer["kernels"]) <= names and layer["kernels"] for layer in plan["layers"])
     assert all(layer["chunk"] > 0 for layer in plan["layers"] if layer["hidden"])
@@ -149,9 +152,9 @@ def test_plan_memory_at_224(capsys):
     """The fused engine's whole arena is smaller than the one expanded tensor an unfused engine stores."""
     _, _, model = network(1.0)
     plan = model.plan(224, 224)
-    # DESIGN.md section 3: input 150,528 + largest block output 200,704 floats, plus small scratch.
+    # docs/design.md: input 150,528 + largest block output 200,704 floats, plus small scratch.
     assert (150_528 + 200_704) * 4 <= plan["arena_bytes"] < 1.5e6
-    assert plan["ring_bytes"] < 135e3  # section 3: "at most about 130 KB" (3 x 114 x 96 floats)
+    assert plan["ring_bytes"] < 135e3  # the widest ring: about 130 KB (3 x 114 x 96 floats)
     assert plan["arena_bytes"] + plan["ring_bytes"] < plan["largest_expanded_bytes"] < plan["unfused_live_bytes"]
     arch, arrays, _ = network(1.0)
     two = make_model(arch, arrays, threads=2).plan(224, 224)  # each thread has its own ring and tile
@@ -165,11 +168,11 @@ def test_isa_selection():
     arch, arrays, _ = network(0.35)
     assert _core.available_isas()[0] == "ref"
     assert make_model(arch, arrays).isa == _core.available_isas()[-1]
-    with pytest.raises(ValueError, match="isa 'avx9' is unknown"):
+    with pytest.raises(DeviceError, match="isa 'avx9' is unknown"):
         make_model(arch, arrays, isa="avx9")
     missing = [isa for isa in ("avx2", "avx512", "neon") if isa not in _core.available_isas()]
     for isa in missing:
-        with pytest.raises(ValueError, match=rf"isa '{isa}' is not supported by this CPU \(it needs .+\); "
+        with pytest.raises(DeviceError, match=rf"isa '{isa}' is not supported by this CPU \(it needs .+\); "
                                              r"available: auto, ref"):
             make_model(arch, arrays, isa=isa)
 
@@ -187,35 +190,105 @@ def test_isa_selection():
 ])
 def test_run_rejects_bad_input(x, kwargs, message):
     _, _, model = network(0.35)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         model.run(x, **kwargs)
+
+
+def test_run_rejects_non_finite_input():
+    _, _, model = network(0.35)
+    x = batch(2, 32, 32)
+    x[1, 2, 5, 7], x[0, 0, 0, 0] = np.nan, -np.inf
+    with pytest.raises(InputError, match="holds 2 NaN or infinite values"):
+        model.run(x)
 
 
 def _without(arrays, name):
     return {k: v for k, v in arrays.items() if k != name}
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda a: _without(a, "blocks.3.project.bias"), "missing array 'blocks.3.project.bias'"),
-    (lambda a: {**a, "blocks.0.expand.weight": a["stem.bias"]}, "unexpected array 'blocks.0.expand.weight'"),
-    (lambda a: {**a, "head.weight": a["head.weight"][:, :-1]}, r"'head.weight' has shape \(1280, 319\), expected"),
-    (lambda a: {**a, "stem.bias": a["stem.bias"].astype(np.float64)}, "'stem.bias' must be float32"),
+@pytest.mark.parametrize("edit,error,message", [
+    (lambda a: _without(a, "blocks.3.project.bias"), ModelFormatError, "missing array 'blocks.3.project.bias'"),
+    (lambda a: {**a, "blocks.0.expand.weight": a["stem.bias"]}, ModelFormatError,
+     "unexpected array 'blocks.0.expand.weight'"),
+    (lambda a: {**a, "head.weight": a["head.weight"][:, :-1]}, ModelFormatError,
+     r"'head.weight' has shape \(1280, 319\), expected"),
+    (lambda a: {**a, "stem.bias": a["stem.bias"].astype(np.float64)}, InputError, "'stem.bias' must be float32"),
 ])
-def test_model_rejects_bad_arrays(edit, message):
+def test_model_rejects_bad_arrays(edit, error, message):
     arch, arrays, _ = network(1.0)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         make_model(arch, edit(arrays))
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("padding", "valid", "padding"),
-    ("threads", 0, "threads"),
-    ("blocks", [(24, 1, 8, 1)], "cin 24, expected 16"),
-    ("blocks", [(16, 6, 8, 1)], "block 0 must have t = 1"),
+@pytest.mark.parametrize("field,value,error,message", [
+    ("padding", "valid", InputError, "padding"),
+    ("threads", 0, InputError, "threads"),
+    ("blocks", [(24, 1, 8, 1)], ModelFormatError, "cin 24, expected 16"),
+    ("blocks", [(16, 6, 8, 1)], ModelFormatError, "block 0 must have t = 1"),
+    ("blocks", [(16, 1, 16, 1)], ModelFormatError, "no residual"),
 ])
-def test_model_rejects_bad_spec(field, value, message):
+def test_model_rejects_bad_spec(field, value, error, message):
     arch, arrays, _ = network(0.35)
     args = dict(arrays=arrays, blocks=[(b.cin, b.t, b.cout, b.stride) for b in arch.blocks], stem=arch.stem,
                 last=arch.last, num_classes=arch.num_classes, padding="torch", threads=1)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         _core.Model(**{**args, field: value})
+
+
+def test_core_ships_without_test_hooks():
+    hooks = {"irblock", "stem", "head", "ukernel_gemm", "ukernel_dwconv", "ukernel_stem"}
+    assert not hooks & set(dir(_core))
+
+
+def test_network_table():
+    net = _core.network(1.0, 1000)
+    assert (net["stem"], net["last"], len(net["blocks"])) == (32, 1280, 17)
+    assert net["blocks"][0] == (32, 1, 16, 1) and net["blocks"][-1] == (160, 6, 320, 1)
+    assert _core.network(0.35, 10)["stem"] == 16
+    for width in (0.0, -1.0, math.nan, math.inf, _core.MAX_WIDTH_MULT * 2):
+        with pytest.raises(InputError, match="width_mult"):
+            _core.network(width, 10)
+
+
+def test_conv_arithmetic():
+    assert [_core.conv_out(n, 2) for n in (1, 7, 8, 224)] == [1, 4, 4, 112]
+    assert [_core.pad_before(n, 2, "same") for n in (7, 8, 224)] == [1, 0, 0]
+    assert _core.pad_before(8, 2, "torch") == 1
+    with pytest.raises(InputError, match="stride"):
+        _core.conv_out(8, 0)
+
+
+def test_member_shapes_name_every_array():
+    arch, arrays, _ = network(0.35)
+    shapes = _core.member_shapes(*arch.core_spec())
+    assert shapes == [(name, a.shape) for name, a in arrays.items()]
+
+
+def _meta(arch, size=(40, 48)):
+    return {"format": _core.FORMAT_NAME, "version": _core.FORMAT_VERSION, "width_mult": arch.width_mult,
+            "num_classes": arch.num_classes, "input_size": list(size), "padding": "torch",
+            "preprocess": {"crop_fraction": 0.875, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+            "labels": None, "source": {"test": True}}
+
+
+def test_read_weight_file_hands_over_the_arrays(tmp_path):
+    """(meta, arrays) in member order, each array the reader's own storage (a capsule as its base, no copy)."""
+    import io
+    import json
+
+    arch, arrays, _ = network(0.35)
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.frombuffer(json.dumps(_meta(arch)).encode(), np.uint8), **arrays)
+    path = tmp_path / "w.npz"
+    path.write_bytes(buffer.getvalue())
+    for meta, got in (_core.read_weight_file(str(path)), _core.read_weight_file_bytes(buffer.getvalue())):
+        assert meta["width_mult"] == 0.35 and meta["input_size"] == [40, 48] and meta["source"] == {"test": True}
+        assert list(got) == list(arrays)
+        for name, a in got.items():
+            assert a.dtype == np.float32 and a.flags.c_contiguous and not a.flags.owndata
+            assert type(a.base).__name__ == "PyCapsule"
+            np.testing.assert_array_equal(a, arrays[name])
+    with pytest.raises(ModelFileNotFoundError):
+        _core.read_weight_file(str(tmp_path / "missing.npz"))
+    with pytest.raises(ModelFormatError):
+        _core.read_weight_file_bytes(b"not a zip file")

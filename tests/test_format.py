@@ -120,7 +120,7 @@ def test_corrupt_member(tmp_path, arrays, meta):
     data = bytearray(Path(path).read_bytes())
     data[_data_offset(path, "head.weight.npy") + 1000] ^= 0xFF
     Path(path).write_bytes(bytes(data))
-    refused(path, ModelFormatError, "'head.weight'", "corrupt")
+    refused(path, ModelFormatError, "'head.weight.npy'", "CRC-32", "corrupt")
 
 
 # ---- metadata ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Every registered SIMD microkernel against its scalar twin, through the registry.
 
-Each kernel is called alone by name (`_core.ukernel_*` hooks, weights packed by
+Each kernel is called alone by name (`_test_hooks.ukernel_*`, weights packed by
 the engine's own packing for the kernel's nr) on the edge classes of its tile:
 channels equal to the panel, a multiple of it, below it, above it, and at most
 half of it (the half tile); odd row lengths and one-pixel rows; strided
@@ -12,8 +12,9 @@ whole network per ISA is checked against the float64 reference at the end.
 import numpy as np
 import pytest
 
-from mbv2_engine import _core, reference
+from mbv2_engine import _core, _test_hooks, reference
 from mbv2_engine.arch import build_arch
+from mbv2_engine.errors import InputError
 from test_core_network import batch, make_model, network_arrays
 from tolerances import assert_close
 
@@ -57,7 +58,7 @@ def test_expand(kernel, nc_class, m):
     a = _f32(rng, (m, kc + 3), 1.5)  # a_stride > kc: only the first kc columns are read
     w, b = _f32(rng, (nc, kc), 3.0 / np.sqrt(kc)), _f32(rng, (nc,), 2.0, 1.0)
     c = np.full((m, nc + 5), -7.0, np.float32)  # columns past nc must keep their -7
-    out = assert_matches_twin(kernel["name"], "expand", lambda k: _core.ukernel_gemm(k, a, w, b, c, 0, kc))
+    out = assert_matches_twin(kernel["name"], "expand", lambda k: _test_hooks.ukernel_gemm(k, a, w, b, c, 0, kc))
     assert (out[:, nc:] == -7).all()
     if m * nc >= 56:
         assert_clamp_binds(out[:, :nc])
@@ -77,7 +78,7 @@ def test_project_adds_chunk_onto_its_start(kernel, nc_class, m, start):
     c = np.concatenate([_f32(rng, (m, nc), 2.0), np.full((m, 3), -7.0, np.float32)], axis=1)
     residual = np.concatenate([_f32(rng, (m, nc), 2.0), np.full((m, 3), 5.0, np.float32)], axis=1)
     out = assert_matches_twin(kernel["name"], "project",
-                              lambda k: _core.ukernel_gemm(k, a, w, b, c, k0, kc, start=start, src=residual))
+                              lambda k: _test_hooks.ukernel_gemm(k, a, w, b, c, k0, kc, start=start, src=residual))
     base = {"c": c[:, :nc], "bias+src": b + residual[:, :nc], "bias": np.broadcast_to(b, (m, nc)),
             "zero": np.zeros((m, nc), np.float32)}[start]
     assert_close(out[:, :nc], base + a[:, :kc].astype(np.float64) @ w[:, k0:k0 + kc].T, "f32_block_vs_f64")
@@ -93,7 +94,7 @@ def test_head_rowsum(kernel, nc_class, m):
     a = _f32(rng, (m, kc + 2), 1.5)
     w, b = _f32(rng, (nc, kc), 3.0 / np.sqrt(kc)), _f32(rng, (nc,), 2.0, 1.0)
     sums = _f32(rng, (1, nc), 1.0)  # the head adds to what the pool already holds
-    assert_matches_twin(kernel["name"], "head", lambda k: _core.ukernel_gemm(k, a, w, b, sums, 0, kc))
+    assert_matches_twin(kernel["name"], "head", lambda k: _test_hooks.ukernel_gemm(k, a, w, b, sums, 0, kc))
     pre = a[:, :kc].astype(np.float64) @ w.T.astype(np.float64) + b
     assert (pre < 0).any() and (pre > 6).any(), "inputs too tame: ReLU6 never clamps"
 
@@ -109,7 +110,7 @@ def test_dwconv(kernel, c_class, wo):
     w, b = _f32(rng, (channels, 3, 3), 0.8), _f32(rng, (channels,), 2.0, 1.0)
     out = np.full((wo, channels + 2), -7.0, np.float32)
     got = assert_matches_twin(kernel["name"], kernel["op"],
-                              lambda k: _core.ukernel_dwconv(k, rows, w, b, out, channels))
+                              lambda k: _test_hooks.ukernel_dwconv(k, rows, w, b, out, channels))
     assert (got[:, channels:] == -7).all()
     if wo * channels >= 56:
         assert_clamp_binds(got[:, :channels])
@@ -124,19 +125,21 @@ def test_stem(kernel, nc_class, wo):
     rows = _f32(rng, (3, (2 * wo + 1) * 3), 1.5)
     w, b = _f32(rng, (nc, 3, 3, 3), 0.8), _f32(rng, (nc,), 2.0, 1.0)
     out = np.full((wo, nc + 3), -7.0, np.float32)
-    got = assert_matches_twin(kernel["name"], "stem", lambda k: _core.ukernel_stem(k, rows, w, b, out))
+    got = assert_matches_twin(kernel["name"], "stem", lambda k: _test_hooks.ukernel_stem(k, rows, w, b, out))
     assert (got[:, nc:] == -7).all()
     if wo * nc >= 56:
         assert_clamp_binds(got[:, :nc])
 
 
 def test_hooks_refuse_wrong_kernels():
-    with pytest.raises(ValueError, match="no registered microkernel"):
-        _core.ukernel_stem("mbv2_nonexistent", np.zeros((3, 9), np.float32), np.zeros((1, 3, 3, 3), np.float32),
-                           np.zeros(1, np.float32), np.zeros((1, 1), np.float32))
-    with pytest.raises(ValueError, match="not the stem"):
-        _core.ukernel_stem(TWIN["expand"]["name"], np.zeros((3, 9), np.float32),
-                           np.zeros((1, 3, 3, 3), np.float32), np.zeros(1, np.float32), np.zeros((1, 1), np.float32))
+    with pytest.raises(InputError, match="no registered microkernel"):
+        _test_hooks.ukernel_stem("mbv2_nonexistent", np.zeros((3, 9), np.float32),
+                                 np.zeros((1, 3, 3, 3), np.float32), np.zeros(1, np.float32),
+                                 np.zeros((1, 1), np.float32))
+    with pytest.raises(InputError, match="not the stem"):
+        _test_hooks.ukernel_stem(TWIN["expand"]["name"], np.zeros((3, 9), np.float32),
+                                 np.zeros((1, 3, 3, 3), np.float32), np.zeros(1, np.float32),
+                                 np.zeros((1, 1), np.float32))
 
 
 @pytest.mark.parametrize("isa", [pytest.param(i, marks=pytest.mark.skipif(i not in AVAILABLE, reason=f"no {i} here"))

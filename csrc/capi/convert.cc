@@ -1,7 +1,6 @@
 #include "capi/convert.h"
 
-#include <stdexcept>
-#include <utility>
+#include <string>
 
 #include "core/status.h"
 
@@ -22,9 +21,10 @@ ArrayMap array_views(const io::WeightFile& file) {
 std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads) {
   try {
     return std::make_unique<Model>(array_views(file), file.network, isa, threads);
-  } catch (const std::invalid_argument& e) {
-    // The reader accepted the file, so this is a network the core does not run
-    // (e.g. a width so small that block 0 gets a residual).
+  } catch (const Error& e) {
+    // The reader accepted the file, so a format refusal here is a network the
+    // core does not run (e.g. a width so small that block 0 gets a residual).
+    if (e.status() != Status::kInvalidFormat) throw;
     throw Error(Status::kInvalidFormat, std::string("the engine cannot run this network: ") + e.what());
   }
 }

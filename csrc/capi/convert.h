@@ -1,6 +1,5 @@
-// The one place where the reader's types (io::WeightFile) become the core's
-// (NetworkSpec, ArrayMap). The reader keeps its own small types so that it
-// builds and is tested without the core (tests/cpp builds it standalone).
+// The one place where a weight file the reader validated (io::WeightFile)
+// becomes the core's Model.
 #pragma once
 
 #include <cstddef>
@@ -12,9 +11,9 @@
 
 namespace mbv2::capi {
 
-// The core model for a validated weight file. Refusals of the core (a network
-// it cannot run) become mbv2::Error kInvalidFormat; the ISA must already have
-// been checked. The model keeps no reference to `file`.
+// The core model for a validated weight file. The core's kInvalidFormat
+// refusals (a network it cannot run) say so; other errors pass unchanged. The
+// model keeps no reference to `file`.
 std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads);
 
 }  // namespace mbv2::capi

@@ -3,14 +3,15 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <stdexcept>
+
+#include "core/status.h"
 
 namespace mbv2 {
 
 Layout parse_layout(const std::string& name) {
   if (name == "nchw") return Layout::NCHW;
   if (name == "nhwc") return Layout::NHWC;
-  throw std::invalid_argument("layout must be 'nchw' or 'nhwc', got '" + name + "'");
+  throw Error(Status::kInvalidArgument, "layout must be 'nchw' or 'nhwc', got '" + name + "'");
 }
 
 std::string shape_str(const std::vector<size_t>& shape) {
@@ -21,8 +22,8 @@ std::string shape_str(const std::vector<size_t>& shape) {
 
 void check_shape(const std::string& name, const ArrayView& array, const std::vector<size_t>& expected) {
   if (array.shape != expected) {
-    throw std::invalid_argument("array '" + name + "' has shape " + shape_str(array.shape) + ", expected " +
-                                shape_str(expected));
+    throw Error(Status::kInvalidFormat,
+                "array '" + name + "' has shape " + shape_str(array.shape) + ", expected " + shape_str(expected));
   }
 }
 

@@ -16,7 +16,7 @@ namespace mbv2 {
 
 enum class Layout { NCHW, NHWC };
 
-Layout parse_layout(const std::string& name);
+Layout parse_layout(const std::string& name);  // "nchw" or "nhwc"; Error(kInvalidArgument) otherwise
 
 // A read-only float32 array owned by someone else (numpy, or a Tensor).
 struct ArrayView {
@@ -34,7 +34,7 @@ struct Tensor {
 
 std::string shape_str(const std::vector<size_t>& shape);
 
-// Throws std::invalid_argument naming the array and both shapes.
+// Throws Error kInvalidFormat naming the array and both shapes: the engine cannot run it.
 void check_shape(const std::string& name, const ArrayView& array, const std::vector<size_t>& expected);
 
 // 64-byte aligned, zero-initialised floats: one cache line, one AVX-512 vector.

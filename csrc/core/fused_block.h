@@ -1,6 +1,6 @@
-// The fused inverted-residual block (DESIGN.md section 3), the row producers
-// and consumers around it (the stem fuses into block 0 as a producer), and the
-// head with its pooling.
+// The fused inverted-residual block (docs/design.md): FusedBlock runs a
+// block's output rows in the tiles core/tiling.h chooses, from the depthwise
+// input rows a RowSource (core/row_sources.h) writes into its ring.
 //
 // The driver only ever asks a RowSource for "row iy of the depthwise input" and
 // writes output rows into an NHWC tensor. An expand conv, a plain copy (t = 1),
@@ -11,57 +11,16 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/common.h"
 #include "core/kernel_set.h"
 #include "core/packing.h"
+#include "core/row_sources.h"
+#include "core/tiling.h"
 
 namespace mbv2 {
-
-// Where a block sits at one input size.
-struct BlockGeometry {
-  size_t h, w;                // input rows and columns
-  size_t ho, wo;              // output rows and columns
-  size_t pad_top, pad_left;   // zero rows/columns before the input (0 or 1)
-  size_t tile_rows;           // output rows whose projection is one GEMM
-  size_t slice;               // hidden channels the ring holds at a time
-  size_t chunk;               // hidden channels per depthwise -> project step
-  // Where the second half of the hidden channels starts, or 0: a block whose
-  // whole output is one tile of short rows (the 7x7 blocks at 224x224) runs
-  // as two halves of its hidden channels, the second's projection a partial
-  // sum added after (Step::kAddHalves). Two threads then take a half each
-  // instead of a band of rows: 3-4 output rows of 7 would each expand 4-5
-  // input rows (their halo), 9 in all instead of 7. Every thread count runs
-  // the same halves, so results stay the same bits.
-  size_t half = 0;
-};
-
-// Wide rows stream one output row at a time (tile_rows = 1) with every hidden
-// channel in the ring, each expanded row produced once and kept for the next
-// rows. Short rows (the 7- and 14-wide late blocks) are tiled: a tile of
-// several output rows is computed one slice of hidden channels at a time, so
-// each slice's expand, depthwise and projection weights are read once per
-// tile rather than once per 7-pixel row.
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks);
-
-// Ring buffer: the input rows under one tile ((tile_rows - 1) x stride + 3),
-// each (w + 2) pixels x slice; zero columns either side stand in for
-// left/right padding, a zeroed slot for a top/bottom padding row.
-size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g);
-// Depthwise output of one chunk for a tile: tile_rows x wo pixels x chunk channels.
-size_t tile_floats(const BlockGeometry& g);
 
 struct BlockScratch {
   float* ring;
   float* tile;
-};
-
-class RowSource {
- public:
-  virtual ~RowSource() = default;
-  // Writes channels c0 .. c0 + channels of row iy of the depthwise input (w
-  // pixels, ReLU6 applied) to dst, pixels `channels` floats apart. c0 is a
-  // multiple of every panel width (BlockGeometry::slice).
-  virtual void produce(size_t iy, size_t c0, size_t channels, float* dst) const = 0;
 };
 
 // Output rows [begin, end) of a block: a thread's band, or the whole image.
@@ -72,20 +31,6 @@ struct RowRange {
 // Hidden channels [begin, end) of a block: all of them, or one half (BlockGeometry::half).
 struct ChannelRange {
   size_t begin, end;
-};
-
-// The rows of a block whose input is a stored NHWC tensor (h x w x cin): its
-// expand conv, or copies of the input rows when t = 1.
-class TensorSource : public RowSource {
- public:
-  TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w);
-  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
-
- private:
-  const KernelSet& ks_;
-  const PackedBlock& block_;
-  const float* in_;
-  size_t w_;
 };
 
 // One thread's run of one block for one image, into `out` (ho x wo x cout,
@@ -112,7 +57,7 @@ class FusedBlock {
     size_t pixel_stride() const { return cs_; }
 
    private:
-    // At most (kTilePixels - 1) x 2 + 3 (fused_block.cc): a tile has at most
+    // At most (kTilePixels - 1) x 2 + 3 (core/tiling.h): a tile has at most
     // kTilePixels rows.
     static constexpr size_t kMaxSlots = 257;
     float* slot(size_t padded) const;
@@ -140,41 +85,5 @@ class FusedBlock {
 
 // out[i] += partial[i] for i in [begin, end): the two halves' sums meet.
 void add_partial(const float* partial, size_t begin, size_t end, float* out);
-
-// The head 1x1 conv + ReLU6 + global average pool over the last block's
-// output (pixels x head.k, stored: 7x7x320 at 224x224), for head channels
-// [n0, n1) only, so a team splits the head's 1.6 MB of weights by output
-// channel. The pixels go through the kernel in blocks of a fixed size, each
-// head channel's sum in the same order whoever computes it: the 7x7x1280 head
-// output exists only in registers, and every split gives the same bits.
-// n0 and n1 are multiples of head.nr (or n1 = head.n).
-void head_pool(const KernelSet& ks, const PackedConv& head, const float* in, size_t pixels, size_t n0, size_t n1,
-               float* pooled);
-
-// The image, NHWC, padded with a zero column either side and a zero row after
-// the last, so the stem kernel reads padding as ordinary pixels.
-size_t padded_image_floats(size_t h, size_t w);
-// Image rows [y0, y1) with their zero columns (and the zero row after the last
-// when y1 = h), so a team loads the image in bands. False when a value read is
-// NaN or infinite: ReLU6 would clamp it to a plausible number, so the caller
-// must fail rather than return logits. The test reads each row right after
-// its copy, in L1 (a few us per 224x224 image, where numpy's isfinite took 20).
-bool load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst);
-// NaN and infinite values among x[0 .. n), for the error message.
-size_t count_non_finite(const float* x, size_t n);
-
-// Stem fusion: rows of the stem conv, produced on demand into block 0's ring.
-class StemSource : public RowSource {
- public:
-  StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
-             Padding padding);
-  void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
-
- private:
-  const KernelSet& ks_;
-  const PackedConv& stem_;
-  const float* image_;
-  size_t h_, wo_, pad_top_, pad_left_, row_stride_;
-};
 
 }  // namespace mbv2

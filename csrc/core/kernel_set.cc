@@ -10,8 +10,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
 #include <utility>
+
+#include "core/status.h"
 
 namespace mbv2 {
 namespace {
@@ -92,7 +93,8 @@ KernelSet select_kernels(const std::string& requested) {
     const auto known = std::find_if(std::begin(kIsas), std::end(kIsas), [&](const IsaInfo& i) { return isa == i.name; });
     const std::string why = known == std::end(kIsas) ? "unknown"
                                                      : std::string("not supported by this CPU (it needs ") + known->needs + ")";
-    throw std::invalid_argument("isa '" + requested + "' is " + why + "; available: auto, " + join(available));
+    throw Error(Status::kUnsupportedIsa,
+                "isa '" + requested + "' is " + why + "; available: auto, " + join(available));
   }
   KernelSet ks;
   ks.isa = isa;
@@ -105,7 +107,9 @@ KernelSet select_kernels(const std::string& requested) {
       {"dwconv3x3s2", ks.dwconv3x3s2.fn != nullptr}, {"project", ks.project.fn != nullptr},
       {"stem", ks.stem.fn != nullptr}, {"head", ks.head.fn != nullptr}};
   for (const auto& [op, present] : slots) {
-    if (!present) throw std::logic_error("registry.inc lists no '" + std::string(op) + "' kernel for ISA " + isa);
+    if (!present) {
+      throw Error(Status::kInternal, "registry.inc lists no '" + std::string(op) + "' kernel for ISA " + isa);
+    }
   }
   return ks;
 }

@@ -42,8 +42,8 @@ struct UkernelInfo {
 // ISAs this CPU can run, slowest (the reference) first.
 std::vector<std::string> available_isas();
 
-// The kernels of `isa`; "auto" picks the fastest available. Throws
-// std::invalid_argument for an unknown ISA or one this CPU lacks.
+// The kernels of `isa`; "auto" picks the fastest available. Throws Error
+// kUnsupportedIsa for an unknown ISA or one this CPU lacks.
 KernelSet select_kernels(const std::string& isa);
 
 // Every registry line, for tests and benchmarks.

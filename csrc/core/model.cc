@@ -5,9 +5,12 @@
 #include <chrono>
 #include <deque>
 #include <set>
-#include <stdexcept>
 
 #include "core/fused_block.h"
+#include "core/head.h"
+#include "core/input.h"
+#include "core/row_sources.h"
+#include "core/status.h"
 
 namespace mbv2 {
 namespace {
@@ -16,10 +19,11 @@ namespace {
 constexpr size_t kMaxCachedPlans = 32;
 
 void check_spec(const NetworkSpec& spec, size_t threads) {
-  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  // A network the core cannot run is a format problem of whatever described it.
+  auto fail = [](const std::string& what) { throw Error(Status::kInvalidFormat, what); };
   if (spec.blocks.empty()) fail("the network needs at least one block");
   if (spec.stem == 0 || spec.last == 0 || spec.num_classes == 0) fail("stem, last and num_classes must be >= 1");
-  if (threads == 0) fail("threads must be >= 1");
+  if (threads == 0) throw Error(Status::kInvalidArgument, "threads must be >= 1");
   size_t cin = spec.stem;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     const BlockSpec& b = spec.blocks[i];
@@ -51,24 +55,34 @@ std::set<std::string> expected_names(const NetworkSpec& spec) {
 void check_no_extra_arrays(const ArrayMap& arrays, const NetworkSpec& spec) {
   const auto expected = expected_names(spec);
   for (const auto& entry : arrays) {
-    if (!expected.count(entry.first)) throw std::invalid_argument("unexpected array '" + entry.first + "'");
+    if (!expected.count(entry.first)) throw Error(Status::kInvalidFormat, "unexpected array '" + entry.first + "'");
   }
 }
 
 [[noreturn]] void throw_non_finite(const float* x, size_t n) {
-  throw std::invalid_argument("the input holds " + std::to_string(count_non_finite(x, n)) +
-                              " NaN or infinite values");
+  throw Error(Status::kInvalidArgument,
+              "the input holds " + std::to_string(count_non_finite(x, n)) + " NaN or infinite values");
+}
+
+// Block i reads from x (odd i: y) and writes to y (odd i: x); block 0 reads the image in x.
+float* block_out(const Plan& plan, float* arena, size_t i) {
+  return arena + (i % 2 == 0 ? plan.arena.y : plan.arena.x);
+}
+
+// Where a halved block's second half sums (partial_offset).
+float* partial_out(const Plan& plan, float* arena, size_t i, size_t cout) {
+  return block_out(plan, arena, i) + partial_offset(plan.blocks[i], cout);
 }
 
 }  // namespace
 
 void check_input_size(size_t n, size_t height, size_t width) {
-  if (n == 0) throw std::invalid_argument("batch is empty (N = 0)");
+  if (n == 0) throw Error(Status::kInvalidArgument, "batch is empty (N = 0)");
   for (size_t side : {height, width}) {
     if (side < kMinInputSide || side > kMaxInputSide) {
-      throw std::invalid_argument("input is " + std::to_string(height) + "x" + std::to_string(width) +
-                                  "; each side must be between " + std::to_string(kMinInputSide) + " and " +
-                                  std::to_string(kMaxInputSide));
+      throw Error(Status::kInvalidArgument, "input is " + std::to_string(height) + "x" + std::to_string(width) +
+                                                "; each side must be between " + std::to_string(kMinInputSide) +
+                                                " and " + std::to_string(kMaxInputSide));
     }
   }
 }
@@ -243,78 +257,81 @@ void Model::run_image(const Plan& plan, const ImageJob& job, std::vector<double>
 }
 
 void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const {
-  const ArenaLayout& a = plan.arena;
-  float* arena = job.arena;
-  // Block i reads from x (odd i: y) and writes to y (odd i: x); block 0 reads the image in x.
-  auto block_out = [&](size_t i) { return arena + (i % 2 == 0 ? a.y : a.x); };
-  auto partial = [&](size_t i) { return block_out(i) + partial_offset(plan.blocks[i], blocks_[i].spec.cout); };
   const Step& s = plan.steps[step];
   switch (s.kind) {
-    case Step::kLoad: {
-      share.claim(plan.height, [&](size_t y0, size_t y1) {
-        if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, arena + a.x)) {
-          job.non_finite->store(true, std::memory_order_relaxed);
-        }
-      });
-      return;
-    }
-    case Step::kBlock: {
-      const size_t i = s.block;
-      const BlockGeometry& g = plan.blocks[i];
-      const PackedBlock& block = blocks_[i];
-      float* mine = arena + a.scratch + share.index * a.member_stride;
-      const BlockScratch scratch{mine + a.ring, mine + a.tile};
-      const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
-      const TensorSource tensor(ks_, block, i > 0 ? block_out(i - 1) : nullptr, g.w);
-      const RowSource& source = i == 0 ? static_cast<const RowSource&>(stem) : tensor;
-      const float* residual = block.spec.residual() ? block_out(i - 1) : nullptr;
-      auto fused = [&](ChannelRange hidden, float* out) {
-        return FusedBlock(ks_, block, g, source, residual, out, scratch, hidden);
-      };
-      const size_t hidden = block.spec.hidden();
-      if (g.half) {
-        // Halves: the first onto bias and residual, the second into the partial sum.
-        if (share.index == 0) fused({0, g.half}, block_out(i)).run({0, g.ho});
-        if (share.index == 1 || share.count == 1) fused({g.half, hidden}, partial(i)).run({0, g.ho});
-        return;
-      }
-      FusedBlock rows = fused({0, hidden}, block_out(i));
-      if (g.tile_rows > 1) {
-        // Tiles of short rows: a band each, since a tile split further would
-        // expand its halo rows again for every slice of hidden channels.
-        const auto [begin, end] = share.band(g.ho);
-        if (begin < end) rows.run({begin, end});
-        return;
-      }
-      share.claim(g.ho, [&](size_t begin, size_t end) { rows.run({begin, end}); });
-      return;
-    }
-    case Step::kAddHalves: {
-      const BlockGeometry& g = plan.blocks[s.block];
-      const auto [begin, end] = share.band(g.ho * g.wo * blocks_[s.block].spec.cout, 16);
-      add_partial(partial(s.block), begin, end, block_out(s.block));
-      return;
-    }
-    // The head and the classifier are split by output channel: each share
-    // streams its part of their 1.6 MB and 5 MB of weights.
-    case Step::kHead: {
-      const BlockGeometry& last = plan.blocks.back();
-      share.claim((head_.n + head_.nr - 1) / head_.nr, [&](size_t p0, size_t p1) {
-        head_pool(ks_, head_, block_out(blocks_.size() - 1), last.ho * last.wo, p0 * head_.nr,
-                  std::min(p1 * head_.nr, head_.n), arena + a.pooled);
-      });
-      return;
-    }
-    case Step::kClassifier: {
-      const PackedConv& fc = classifier_;
-      share.claim((fc.n + fc.nr - 1) / fc.nr, [&](size_t p0, size_t p1) {
-        const size_t n0 = p0 * fc.nr, n1 = std::min(p1 * fc.nr, fc.n);
-        ks_.project.fn(1, n1 - n0, fc.k, arena + a.pooled, fc.k, fc.panels.data() + p0 * fc.panel_stride,
-                       fc.panel_stride, fc.bias.data() + n0, nullptr, job.logits + n0, fc.n);
-      });
-      return;
-    }
+    case Step::kLoad: return run_load(plan, job, share);
+    case Step::kBlock: return run_block(plan, job, s.block, share);
+    case Step::kAddHalves: return run_add_halves(plan, job, s.block, share);
+    case Step::kHead: return run_head(plan, job, share);
+    case Step::kClassifier: return run_classifier(plan, job, share);
   }
+}
+
+void Model::run_load(const Plan& plan, const ImageJob& job, Share share) const {
+  share.claim(plan.height, [&](size_t y0, size_t y1) {
+    if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, job.arena + plan.arena.x)) {
+      job.non_finite->store(true, std::memory_order_relaxed);
+    }
+  });
+}
+
+void Model::run_block(const Plan& plan, const ImageJob& job, size_t i, Share share) const {
+  const ArenaLayout& a = plan.arena;
+  float* arena = job.arena;
+  const BlockGeometry& g = plan.blocks[i];
+  const PackedBlock& block = blocks_[i];
+  float* mine = arena + a.scratch + share.index * a.member_stride;
+  const BlockScratch scratch{mine + a.ring, mine + a.tile};
+  const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
+  const TensorSource tensor(ks_, block, i > 0 ? block_out(plan, arena, i - 1) : nullptr, g.w);
+  const RowSource& source = i == 0 ? static_cast<const RowSource&>(stem) : tensor;
+  const float* residual = block.spec.residual() ? block_out(plan, arena, i - 1) : nullptr;
+  auto fused = [&](ChannelRange hidden, float* out) {
+    return FusedBlock(ks_, block, g, source, residual, out, scratch, hidden);
+  };
+  const size_t hidden = block.spec.hidden();
+  if (g.half) {
+    // Halves: the first onto bias and residual, the second into the partial sum.
+    if (share.index == 0) fused({0, g.half}, block_out(plan, arena, i)).run({0, g.ho});
+    if (share.index == 1 || share.count == 1) {
+      fused({g.half, hidden}, partial_out(plan, arena, i, block.spec.cout)).run({0, g.ho});
+    }
+    return;
+  }
+  FusedBlock rows = fused({0, hidden}, block_out(plan, arena, i));
+  if (g.tile_rows > 1) {
+    // Tiles of short rows: a band each, since a tile split further would
+    // expand its halo rows again for every slice of hidden channels.
+    const auto [begin, end] = share.band(g.ho);
+    if (begin < end) rows.run({begin, end});
+    return;
+  }
+  share.claim(g.ho, [&](size_t begin, size_t end) { rows.run({begin, end}); });
+}
+
+void Model::run_add_halves(const Plan& plan, const ImageJob& job, size_t i, Share share) const {
+  const BlockGeometry& g = plan.blocks[i];
+  const auto [begin, end] = share.band(g.ho * g.wo * blocks_[i].spec.cout, 16);
+  add_partial(partial_out(plan, job.arena, i, blocks_[i].spec.cout), begin, end, block_out(plan, job.arena, i));
+}
+
+// The head and the classifier are split by output channel: each share
+// streams its part of their 1.6 MB and 5 MB of weights.
+void Model::run_head(const Plan& plan, const ImageJob& job, Share share) const {
+  const BlockGeometry& last = plan.blocks.back();
+  share.claim((head_.n + head_.nr - 1) / head_.nr, [&](size_t p0, size_t p1) {
+    head_pool(ks_, head_, block_out(plan, job.arena, blocks_.size() - 1), last.ho * last.wo, p0 * head_.nr,
+              std::min(p1 * head_.nr, head_.n), job.arena + plan.arena.pooled);
+  });
+}
+
+void Model::run_classifier(const Plan& plan, const ImageJob& job, Share share) const {
+  const PackedConv& fc = classifier_;
+  share.claim((fc.n + fc.nr - 1) / fc.nr, [&](size_t p0, size_t p1) {
+    const size_t n0 = p0 * fc.nr, n1 = std::min(p1 * fc.nr, fc.n);
+    ks_.project.fn(1, n1 - n0, fc.k, job.arena + plan.arena.pooled, fc.k, fc.panels.data() + p0 * fc.panel_stride,
+                   fc.panel_stride, fc.bias.data() + n0, nullptr, job.logits + n0, fc.n);
+  });
 }
 
 }  // namespace mbv2

@@ -25,15 +25,16 @@ constexpr size_t kMaxInputSide = 8192;  // keeps every size product far from ove
 class Model {
  public:
   // Validates `spec` and every array (names and shapes of docs/format.md;
-  // std::invalid_argument on the first mismatch), then repacks the weights for
-  // the kernels of `isa`. The arrays are not referenced afterwards.
+  // Error kInvalidFormat on the first mismatch, kInvalidArgument for threads
+  // 0, kUnsupportedIsa for `isa`), then repacks the weights for the kernels of
+  // `isa`. The arrays are not referenced afterwards.
   Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads);
 
   // Thread-safe; the plan is computed on first use of a size and cached.
   std::shared_ptr<const Plan> plan(size_t height, size_t width) const;
 
   // Logits (n x num_classes) for n images of 3 x height x width (or height x
-  // width x 3 for NHWC); std::invalid_argument if any input value is NaN or
+  // width x 3 for NHWC); Error kInvalidArgument if any input value is NaN or
   // infinite (out is then left unspecified). Thread-safe: each call leases its
   // own arena, and the call that finds the thread pool busy runs on its own
   // thread alone (same results: no split ever changes a sum's order).
@@ -66,6 +67,13 @@ class Model {
   // rows, or a half of the hidden channels for a halved block, then adding its
   // halves), the head and the classifier (output channels).
   void run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const;
+  // One function per step kind: share's image rows, output rows or halves,
+  // elements of the halves' sum, head channels, classifier outputs.
+  void run_load(const Plan& plan, const ImageJob& job, Share share) const;
+  void run_block(const Plan& plan, const ImageJob& job, size_t i, Share share) const;
+  void run_add_halves(const Plan& plan, const ImageJob& job, size_t i, Share share) const;
+  void run_head(const Plan& plan, const ImageJob& job, Share share) const;
+  void run_classifier(const Plan& plan, const ImageJob& job, Share share) const;
   // Every step of one image on the calling thread; step_seconds, when given,
   // receives each step's time.
   void run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds = nullptr) const;
@@ -86,7 +94,7 @@ class Model {
   mutable std::vector<std::unique_ptr<AlignedBuffer>> idle_arenas_;
 };
 
-// Throws std::invalid_argument unless n >= 1 and both sides are in range.
+// Throws Error kInvalidArgument unless n >= 1 and both sides are in range.
 void check_input_size(size_t n, size_t height, size_t width);
 
 }  // namespace mbv2

@@ -1,13 +1,13 @@
 #include "core/packing.h"
 
-#include <stdexcept>
+#include "core/status.h"
 
 namespace mbv2 {
 namespace {
 
 const ArrayView& require(const ArrayMap& arrays, const std::string& name) {
   const auto it = arrays.find(name);
-  if (it == arrays.end()) throw std::invalid_argument("missing array '" + name + "'");
+  if (it == arrays.end()) throw Error(Status::kInvalidFormat, "missing array '" + name + "'");
   return it->second;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/input.h"
+
 namespace mbv2 {
 namespace {
 

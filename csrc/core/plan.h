@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/common.h"
-#include "core/fused_block.h"
 #include "core/kernel_set.h"
+#include "core/tiling.h"
 
 namespace mbv2 {
 

@@ -4,12 +4,15 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "io/weight_file.h"
 
 namespace mbv2::io {
 namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr std::size_t kMagicSize = 6;
+// No member comes near 2^40 elements; bounding each dimension keeps the digits
+// of a hostile one from overflowing while they are read.
 constexpr std::uint64_t kMaxDim = std::uint64_t{1} << 40;
 
 [[noreturn]] void fail(const std::string& name, const std::string& message) {
@@ -19,13 +22,14 @@ constexpr std::uint64_t kMaxDim = std::uint64_t{1} << 40;
 // The header is a Python dict literal, e.g.
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (32, 3, 3, 3), }
 // padded with spaces and a newline. This parses exactly that subset of Python
-// literals; anything else (escapes, nested values, expressions) is an error.
+// literals, each key once; anything else (escapes, comments, nested values,
+// expressions) is an error, where Python's ast.literal_eval would accept some.
 class HeaderParser {
  public:
   HeaderParser(std::string_view text, const std::string& name) : text_(text), name_(name) {}
 
-  NpyArray parse() {
-    NpyArray array;
+  NpyHeader parse() {
+    NpyHeader array;
     bool seen_descr = false, seen_order = false, seen_shape = false;
     expect('{');
     while (!consume('}')) {  // items end with ',' except perhaps the last
@@ -139,39 +143,32 @@ class HeaderParser {
 
 }  // namespace
 
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape) {
-  std::uint64_t count = 1;
-  for (std::uint64_t dim : shape) {
-    // Every dim is below 2^40, so the product saturates instead of wrapping.
-    count = (dim != 0 && count > (std::uint64_t{1} << 62) / dim) ? (std::uint64_t{1} << 62) : count * dim;
-  }
-  return count;
-}
-
-NpyArray parse_npy(ByteView bytes, const std::string& name) {
-  if (bytes.size < kMagicSize + 2 || std::memcmp(bytes.data, kMagic, kMagicSize) != 0) {
-    fail(name, "it does not start with the .npy magic string");
-  }
-  std::uint8_t major = bytes.data[kMagicSize];
-  std::uint8_t minor = bytes.data[kMagicSize + 1];
+std::size_t npy_header_size(ByteView first, const std::string& name) {
+  if (first.size < kNpyPeekBytes) fail(name, "it is too short for a .npy header");
+  if (std::memcmp(first.data, kMagic, kMagicSize) != 0) fail(name, "it does not start with the .npy magic string");
+  std::uint8_t major = first.data[kMagicSize];
+  std::uint8_t minor = first.data[kMagicSize + 1];
   if ((major != 1 && major != 2) || minor != 0) {
     fail(name, ".npy version (" + std::to_string(major) + ", " + std::to_string(minor) + "), expected 1.0 or 2.0");
   }
   // Version 1 stores the header length in 2 bytes, version 2 in 4.
   std::size_t length_size = major == 1 ? 2 : 4;
-  std::size_t prefix = kMagicSize + 2 + length_size;
-  if (bytes.size < prefix) fail(name, "it ends inside the header");
-  std::uint32_t header_size = 0;
-  std::memcpy(&header_size, bytes.data + kMagicSize + 2, length_size);
-  if (header_size > kMaxNpyHeaderSize) {
-    fail(name, "its header is " + std::to_string(header_size) + " bytes, more than the limit of " +
-                   std::to_string(kMaxNpyHeaderSize));
+  std::uint32_t length = 0;
+  std::memcpy(&length, first.data + kMagicSize + 2, length_size);
+  if (length > kMaxNpyHeaderBytes) {
+    fail(name, "its header is " + std::to_string(length) + " bytes, more than the limit of " +
+                   std::to_string(kMaxNpyHeaderBytes));
   }
-  if (bytes.size - prefix < header_size) fail(name, "it ends inside the header");
-  std::string_view text(reinterpret_cast<const char*>(bytes.data + prefix), header_size);
-  NpyArray array = HeaderParser(text, name).parse();
-  array.data = {bytes.data + prefix + header_size, bytes.size - prefix - header_size};
-  return array;
+  std::size_t size = kMagicSize + 2 + length_size + length;
+  if (size < kNpyPeekBytes) fail(name, "its header is too short to hold the header dict");
+  return size;
+}
+
+NpyHeader parse_npy_header(ByteView header, const std::string& name) {
+  if (npy_header_size(header, name) != header.size) fail(name, "the header is not as long as it says");
+  std::size_t prefix = kMagicSize + 2 + (header.data[kMagicSize] == 1 ? 2 : 4);
+  std::string_view text(reinterpret_cast<const char*>(header.data + prefix), header.size - prefix);
+  return HeaderParser(text, name).parse();
 }
 
 }  // namespace mbv2::io

@@ -1,11 +1,15 @@
-// The header of a .npy array, numpy's format versions 1.0 and 2.0: the ones
-// the Python loader accepts (3.0 only differs for structured dtypes with
-// non-latin-1 field names, which no weight file has).
+// The header of a .npy array, numpy's format versions 1.0 and 2.0 (3.0 only
+// differs for structured dtypes with non-latin-1 field names, which no weight
+// file has).
 //
-// The parser reports the header as written; judging the dtype, order and
-// shape is the caller's business, so its messages can name what it expected.
+// A header is read in two steps, so that nothing past it is needed: the first
+// kNpyPeekBytes say how long the whole header is (npy_header_size), then the
+// whole header is parsed (parse_npy_header). The parser reports the header as
+// written; judging the dtype, order and shape is the caller's business, so its
+// messages can name what it expected.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,21 +18,23 @@
 
 namespace mbv2::io {
 
-// numpy refuses headers longer than this without allow_pickle; so do we.
-inline constexpr std::size_t kMaxNpyHeaderSize = 10000;
-inline constexpr std::size_t kMaxNpyDims = 32;  // numpy's NPY_MAXDIMS was 32 for decades
+// Magic (6), version (2) and the header length (2 in version 1, 4 in version
+// 2): enough to know the header's size.
+inline constexpr std::size_t kNpyPeekBytes = 12;
 
-struct NpyArray {
+struct NpyHeader {
   std::string descr;  // numpy's dtype string, e.g. "<f4"; "|O" for pickled objects
   bool fortran_order = false;
   std::vector<std::uint64_t> shape;
-  ByteView data;  // everything after the header: the raw elements
 };
 
-std::uint64_t element_count(const std::vector<std::uint64_t>& shape);
+// The size of the whole header (magic to the end of the dict) from its first
+// bytes, at least kNpyPeekBytes of them. `name` names the member in messages.
+// Throws mbv2::Error(kInvalidFormat), also for a header longer than
+// kMaxNpyHeaderBytes.
+std::size_t npy_header_size(ByteView first_bytes, const std::string& name);
 
-// Parses `bytes` (one whole .npy file). `name` names the member in messages.
-// Throws mbv2::Error(kInvalidFormat).
-NpyArray parse_npy(ByteView bytes, const std::string& name);
+// Parses the whole header, npy_header_size bytes of it.
+NpyHeader parse_npy_header(ByteView header, const std::string& name);
 
 }  // namespace mbv2::io

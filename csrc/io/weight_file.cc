@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 
-#include "io/npy.h"
 #include "core/status.h"
+#include "io/npy.h"
 #include "io/zip_reader.h"
 
 namespace mbv2::io {
@@ -24,16 +23,14 @@ const Names kMetaKeys = {"format", "version", "width_mult", "num_classes", "inpu
                          "padding", "preprocess", "labels", "source"};
 const Names kPreprocessKeys = {"crop_fraction", "mean", "std"};
 const Names kPaddings = {"torch", "same"};
-// The metadata of 100000 long labels fits easily; anything larger is not metadata.
-constexpr std::uint64_t kMaxMetaSize = std::uint64_t{64} << 20;
 // complex128, the widest plain dtype: a member of the right shape but another
 // dtype still gets through to the dtype check and its message.
 constexpr std::uint64_t kMaxItemSize = 16;
-constexpr std::uint64_t kNpyPrefixSize = 12;  // magic, version and a 4-byte header length
+constexpr char kUtf8Bom[] = "\xEF\xBB\xBF";
 
 [[noreturn]] void fail(const std::string& message) { throw Error(Status::kInvalidFormat, message); }
 
-// ---- messages that read like format.py's (Python reprs) ----------------------
+// ---- messages that write values as Python would (the package's users read them) ----
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
@@ -77,7 +74,7 @@ bool contains(const Names& names, const std::string& name) {
 }
 
 // Empty when `have` holds exactly the names in `want`; otherwise every name
-// missing (in `want`'s order) and extra (sorted), as format.py's _differences.
+// missing (in `want`'s order) and extra (sorted).
 std::string differences(std::set<std::string> have, const Names& want, const std::string& extra_word) {
   Names missing;
   for (const std::string& name : want) {
@@ -102,6 +99,11 @@ json value_or_null(const json& object, const std::string& key) {
   return object.contains(key) ? object.at(key) : json(nullptr);
 }
 
+// An integral value, whether written 2 or 2.0 (JSON floats are always finite here).
+bool is_integral(const json& v) {
+  return is_int(v) || (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>());
+}
+
 // Format name and version first: a newer file must say so, not fail on a new key.
 void check_version(const json& meta) {
   if (!meta.is_object()) fail("metadata must be a JSON object, got " + std::string(meta.type_name()));
@@ -111,13 +113,14 @@ void check_version(const json& meta) {
          ": not an mbv2-engine weight file");
   }
   json version = value_or_null(meta, "version");
-  if (!is_int(version) || version.get<double>() < 1) {
-    fail("metadata 'version' must be a positive integer, got " + py_repr(version));
-  }
-  if (version.get<double>() > kFormatVersion) {
+  // 2, 2.0 and 1e30 all name a later version; only the refusal's kind differs from "version": "x".
+  if (is_integral(version) && version.get<double>() > kFormatVersion) {
     throw Error(Status::kUnsupportedVersion,
                 "the file is weight format version " + version.dump() + "; this mbv2-engine reads version " +
                     std::to_string(kFormatVersion) + " only: upgrade mbv2-engine to load it");
+  }
+  if (!is_int(version) || version.get<double>() < 1) {
+    fail("metadata 'version' must be a positive integer, got " + py_repr(version));
   }
 }
 
@@ -177,46 +180,121 @@ Metadata check_meta(const json& meta) {
                parse_padding(meta["padding"].get<std::string>()),
                {pre["crop_fraction"].get<double>(), three_numbers(pre["mean"]), three_numbers(pre["std"])},
                std::nullopt,
-               meta["source"].dump()};
+               meta["source"].dump(),
+               {}};
   if (!meta["labels"].is_null()) out.labels = meta["labels"].get<Names>();
   return out;
 }
 
 // ---- members ------------------------------------------------------------------
 
-// A member's .npy, its header parsed. Sizes are checked against `max_size`
-// before anything is inflated, so a corrupt size field cannot cost gigabytes.
-NpyArray read_npy(const ZipReader& zip, const std::string& name, std::uint64_t max_size,
-                      std::vector<std::uint8_t>& scratch) {
+// A member's .npy, opened: its header parsed, `reader` at the first payload byte.
+struct NpyMember {
+  NpyHeader header;
+  std::uint64_t payload_size;
+  MemberReader reader;
+};
+
+// Opens `name`.npy. The member's declared size is first checked against the
+// largest .npy header plus `max_payload` (what `bound` describes), before any
+// of it is read; only its header (at most kMaxNpyHeaderBytes) is read here.
+NpyMember open_npy(const ZipReader& zip, const std::string& name, std::uint64_t max_payload,
+                   const std::string& bound) {
   const ZipEntry* entry = zip.find(name + kNpySuffix);
   if (entry == nullptr) fail("member " + quoted(name) + " is missing (expected " + name + kNpySuffix + ")");
+  const std::uint64_t max_size = kNpyPeekBytes + kMaxNpyHeaderBytes + max_payload;
   if (entry->uncompressed_size > max_size) {
-    fail("member " + quoted(name) + " is " + std::to_string(entry->uncompressed_size) +
-         " bytes, more than its expected shape can take (" + std::to_string(max_size) + ")");
+    fail("member " + quoted(name) + " is " + std::to_string(entry->uncompressed_size) + " bytes, more than " +
+         bound + " and a .npy header can take (" + std::to_string(max_size) + ")");
   }
-  return parse_npy(zip.extract(*entry, scratch), name);
+  MemberReader reader = zip.open(*entry);
+  std::vector<std::uint8_t> header(kNpyPeekBytes);
+  reader.read(header.data(), header.size());
+  header.resize(npy_header_size({header.data(), header.size()}, name));
+  reader.read(header.data() + kNpyPeekBytes, header.size() - kNpyPeekBytes);
+  NpyHeader parsed = parse_npy_header({header.data(), header.size()}, name);
+  return {std::move(parsed), reader.remaining(), std::move(reader)};
 }
 
-json read_meta(const ZipReader& zip, std::vector<std::uint8_t>& scratch) {
+// The payload must be exactly what the header's shape takes: neither missing
+// nor trailing bytes.
+void check_payload_size(const std::string& name, std::uint64_t have, std::uint64_t want, const std::string& shape) {
+  if (have != want) {
+    fail("member " + quoted(name) + (have < want ? " is truncated" : " has trailing bytes") + ": " +
+         std::to_string(have) + " bytes of data for shape " + shape + ", expected " + std::to_string(want));
+  }
+}
+
+std::string read_meta_text(const ZipReader& zip) {
   if (zip.find(kMetaMember + kNpySuffix) == nullptr) {
     fail("no " + quoted(kMetaMember) + " member: not an mbv2-engine weight file");
   }
-  NpyArray array = read_npy(zip, kMetaMember, kMaxMetaSize, scratch);
-  bool is_uint8 = array.descr.size() == 3 && std::string_view("|<>=").find(array.descr[0]) != std::string_view::npos &&
-                  array.descr.substr(1) == "u1";
-  if (!is_uint8 || array.shape.size() != 1 || array.fortran_order) {
-    fail("member " + quoted(kMetaMember) + " must be a 1-D uint8 array, got " + array.descr + " " +
-         py_tuple(array.shape));
+  NpyMember npy = open_npy(zip, kMetaMember, kMaxMetaBytes,
+                           "the metadata limit of " + std::to_string(kMaxMetaBytes) + " bytes");
+  const NpyHeader& h = npy.header;
+  if (!(h.descr == "|u1" || h.descr == "<u1") || h.shape.size() != 1 || h.fortran_order) {
+    fail("member " + quoted(kMetaMember) + " must be a 1-D uint8 array (|u1), got " + h.descr + " " +
+         py_tuple(h.shape));
   }
-  if (array.data.size != array.shape[0]) {
-    fail("member " + quoted(kMetaMember) + " is truncated or corrupt: " + std::to_string(array.data.size) +
-         " bytes of data for shape " + py_tuple(array.shape));
+  // Compared with the bytes the member has, so a header claiming 10^12 bytes costs nothing.
+  check_payload_size(kMetaMember, npy.payload_size, h.shape[0], py_tuple(h.shape));
+  if (npy.payload_size > kMaxMetaBytes) {
+    fail("member " + quoted(kMetaMember) + " is " + std::to_string(npy.payload_size) +
+         " bytes of metadata, more than the limit of " + std::to_string(kMaxMetaBytes));
   }
-  auto text = reinterpret_cast<const char*>(array.data.data);
+  std::string text(static_cast<std::size_t>(npy.payload_size), '\0');
+  npy.reader.read(reinterpret_cast<std::uint8_t*>(text.data()), text.size());
+  npy.reader.finish();
+  return text;
+}
+
+// What nlohmann would let through but Python's json.loads refuses (a BOM, a
+// NUL), and a nesting depth checked before nlohmann recurses into it.
+void check_meta_text(std::string_view text) {
+  const std::string what = quoted(kMetaMember) + " must be plain UTF-8 JSON";
+  if (text.substr(0, 3) == kUtf8Bom) fail(what + ", without a byte-order mark");
+  if (std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    fail(what + ": it has a NUL byte at offset " + std::to_string(nul));
+  }
+  std::size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (escaped) {
+      escaped = false;
+    } else if (in_string) {
+      escaped = c == '\\';
+      in_string = c != '"';
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) fail(what + " nested at most " + std::to_string(kMaxJsonDepth) + " deep");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
+// nlohmann quotes the offending token, which a hostile file can make megabytes long.
+std::string clipped(const std::string& message) {
+  constexpr std::size_t kMax = 200;
+  return message.size() <= kMax ? message : message.substr(0, kMax) + "...";
+}
+
+Metadata read_metadata(const ZipReader& zip) {
+  std::string text = read_meta_text(zip);
+  check_meta_text(text);
+  json meta;
   try {
-    return json::parse(text, text + array.data.size);
-  } catch (const json::parse_error& e) {
-    fail(quoted(kMetaMember) + " is not UTF-8 JSON: " + e.what());
+    meta = json::parse(text);
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
+    fail(quoted(kMetaMember) + " is not UTF-8 JSON: " + clipped(e.what()));
+  }
+  try {
+    Metadata out = check_meta(meta);
+    out.json = meta.dump();
+    return out;
+  } catch (const json::exception& e) {  // a conversion the checks should have ruled out
+    fail("metadata cannot be read: " + std::string(e.what()));
   }
 }
 
@@ -226,9 +304,10 @@ void check_members(const ZipReader& zip, const std::vector<std::pair<std::string
   for (const ZipEntry& entry : zip.entries()) {
     std::string_view name = entry.name;
     if (name == kMetaMember + kNpySuffix) continue;
-    // format.py strips ".npy" where present: another name is an extra member as it stands.
-    bool npy = name.size() >= kNpySuffix.size() && name.substr(name.size() - kNpySuffix.size()) == kNpySuffix;
-    names.emplace(npy ? name.substr(0, name.size() - kNpySuffix.size()) : name);
+    if (name.size() <= kNpySuffix.size() || name.substr(name.size() - kNpySuffix.size()) != kNpySuffix) {
+      fail("unexpected member " + quoted(entry.name) + ": every member of a weight file is NAME" + kNpySuffix);
+    }
+    names.emplace(name.substr(0, name.size() - kNpySuffix.size()));
   }
   Names wanted;
   for (const auto& member : expected) wanted.push_back(member.first);
@@ -236,59 +315,57 @@ void check_members(const ZipReader& zip, const std::vector<std::pair<std::string
   if (!diff.empty()) fail("wrong array members for this architecture: " + diff);
 }
 
-// dtype, order and shape, checked in format.py's order, then the payload size.
-void check_header(const std::string& name, const NpyArray& array, const Shape& expected) {
+// dtype, order and shape, in this order, so a float64 or transposed export is named as such.
+void check_header(const std::string& name, const NpyHeader& header, const Shape& expected) {
   const std::string member = "member " + quoted(name);
-  if (array.descr.find('O') != std::string::npos) {
+  if (header.descr.find('O') != std::string::npos) {
     fail(member + " is a pickled object array; weight files never hold pickles");
   }
-  if (array.descr != "<f4") fail(member + " has dtype " + array.descr + ", expected little-endian float32 (<f4)");
-  if (array.fortran_order) fail(member + " is stored in Fortran order, expected C order");
-  if (!std::equal(array.shape.begin(), array.shape.end(), expected.begin(), expected.end(),
+  if (header.descr != "<f4") fail(member + " has dtype " + header.descr + ", expected little-endian float32 (<f4)");
+  if (header.fortran_order) fail(member + " is stored in Fortran order, expected C order");
+  if (!std::equal(header.shape.begin(), header.shape.end(), expected.begin(), expected.end(),
                   [](std::uint64_t a, size_t b) { return a == b; })) {
-    fail(member + " has shape " + py_tuple(array.shape) + ", expected " + py_tuple(expected));
-  }
-  if (array.data.size != element_count(array.shape) * sizeof(float)) {
-    fail(member + " is truncated or corrupt: " + std::to_string(array.data.size) + " bytes of data for shape " +
-         py_tuple(expected));
+    fail(member + " has shape " + py_tuple(header.shape) + ", expected " + py_tuple(expected));
   }
 }
 
-Tensor read_tensor(const ZipReader& zip, const std::string& name, const Shape& shape,
-                   std::vector<std::uint8_t>& scratch) {
-  std::uint64_t count = element_count({shape.begin(), shape.end()});
-  NpyArray array = read_npy(zip, name, kNpyPrefixSize + kMaxNpyHeaderSize + count * kMaxItemSize, scratch);
-  check_header(name, array, shape);
-  Tensor tensor{shape, std::vector<float>(count)};
-  std::memcpy(tensor.data.data(), array.data.data, array.data.size);  // the payload may be unaligned
+// The payload goes straight from the archive into the tensor, whose size the
+// metadata fixed (within its limits) before the member was opened.
+Tensor read_tensor(const ZipReader& zip, const std::string& name, const Shape& shape) {
+  std::uint64_t count = 1;
+  for (size_t dim : shape) count *= dim;
+  NpyMember npy = open_npy(zip, name, count * kMaxItemSize, "shape " + py_tuple(shape));
+  check_header(name, npy.header, shape);
+  check_payload_size(name, npy.payload_size, count * sizeof(float), py_tuple(shape));
+  Tensor tensor{shape, std::vector<float>(static_cast<std::size_t>(count))};
+  npy.reader.read(reinterpret_cast<std::uint8_t*>(tensor.data.data()), tensor.data.size() * sizeof(float));
+  npy.reader.finish();
   auto bad = std::count_if(tensor.data.begin(), tensor.data.end(), [](float x) { return !std::isfinite(x); });
   if (bad != 0) fail("member " + quoted(name) + " has " + std::to_string(bad) + " NaN or infinite values");
   return tensor;
+}
+
+WeightFile load(const ByteSource& source) {
+  ZipReader zip(source);
+  Metadata meta = read_metadata(zip);
+  WeightFile file{meta, mobilenet_v2(meta.width_mult, meta.num_classes, meta.padding), {}};
+  auto expected = member_shapes(file.network);
+  check_members(zip, expected);
+  for (const auto& [name, shape] : expected) file.arrays.emplace(name, read_tensor(zip, name, shape));
+  return file;
 }
 
 }  // namespace
 
 WeightFile load_weight_file_from_memory(const void* data, std::size_t size) {
   if (data == nullptr && size != 0) throw Error(Status::kInvalidArgument, "weight file buffer is NULL");
-  ByteView bytes{static_cast<const std::uint8_t*>(data), size};
-  if (size < 2 || std::memcmp(bytes.data, "PK", 2) != 0) {
-    fail("not a zip/npz archive; expected an mbv2-engine weight file written by `mbv2-engine export` "
-         "(docs/format.md)");
-  }
-  ZipReader zip(bytes);
-  std::vector<std::uint8_t> scratch;
-  Metadata meta = check_meta(read_meta(zip, scratch));
-  WeightFile file{meta, mobilenet_v2(meta.width_mult, meta.num_classes, meta.padding), {}};
-  auto expected = member_shapes(file.network);
-  check_members(zip, expected);
-  for (const auto& [name, shape] : expected) file.arrays.emplace(name, read_tensor(zip, name, shape, scratch));
-  return file;
+  return load(MemorySource({static_cast<const std::uint8_t*>(data), size}));
 }
 
 WeightFile load_weight_file(const std::string& path) {
-  std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  FileSource source(path);
   try {
-    return load_weight_file_from_memory(bytes.data(), bytes.size());
+    return load(source);
   } catch (const Error& e) {
     throw Error(e.status(), path + ": " + e.what());
   }

@@ -1,10 +1,12 @@
 // The mbv2-engine weight file (docs/format.md, format version 1), read without numpy.
 //
-// Validates exactly what mbv2_engine/format.py validates, with the same limits
-// and, as far as C++ allows, the same messages: the metadata, the member list,
-// each member's dtype, order and shape, and that every value is finite. Every
-// refusal is an mbv2::Error: kFileNotFound, kUnsupportedVersion for a newer
-// format version, kInvalidFormat for everything else.
+// This reader is the executable form of docs/format.md: the C API and the
+// Python package (through its binding) both load weight files here. It checks
+// the zip structure, every size the file declares (against the file's own size
+// and the limits below, before allocating anything for it), the metadata, the
+// member list, each member's dtype, order and shape, and that every value is
+// finite. Every refusal is an mbv2::Error: kFileNotFound, kIoError,
+// kUnsupportedVersion for a newer format version, kInvalidFormat for the rest.
 #pragma once
 
 #include <array>
@@ -23,12 +25,39 @@ namespace mbv2::io {
 
 inline constexpr char kFormatName[] = "mbv2-engine-weights";
 inline constexpr int kFormatVersion = 1;
-// Limits of docs/format.md, the same as format.py's.
+
+// ---- limits of docs/format.md (its "Limits" section gives the same reasons) ----
+
+// Wider networks than 4x are not MobileNetV2 any more; the largest member,
+// the classifier at 100000 classes and width 4, is then 2 GB.
 inline constexpr double kMaxWidthMult = 4.0;
 inline constexpr int kMinClasses = 1;
+// ImageNet-21k has 21841 classes: 100000 leaves room and bounds the classifier.
 inline constexpr int kMaxClasses = 100000;
+// Five stride-2 stages leave a 1x1 map at 32; 4096 bounds the activations.
 inline constexpr int kMinInput = 32;
 inline constexpr int kMaxInput = 4096;
+
+// A weight file has 107 members; ten times that still lets a file with a few
+// stray members be named member by member, and bounds the directory's entries.
+inline constexpr std::size_t kMaxMembers = 1024;
+// A numpy directory entry is about 100 bytes (46 fixed, the name, a zip64
+// extra); 1 KiB an entry is generous and caps the directory's one allocation.
+inline constexpr std::uint64_t kMaxDirectoryBytes = kMaxMembers * 1024;
+// Deflate cannot expand more than 1032:1 (a 258-byte match in 2 bits), so a
+// deflate member declaring more than this is lying; refused before inflating.
+inline constexpr std::uint64_t kMaxDeflateRatio = 1032;
+inline constexpr std::uint64_t kDeflateSlackBytes = 64;  // for tiny streams: a block header, one literal
+// 100000 labels of 160 bytes each; more is not metadata.
+inline constexpr std::uint64_t kMaxMetaBytes = std::uint64_t{16} << 20;
+// Version 1 metadata nests 3 deep (object, "preprocess", "mean"); 32 leaves
+// room in "source" while keeping nlohmann's recursive parse, copy, dump and
+// destructor (and Python's json.loads of Metadata::json) at a small stack depth.
+inline constexpr std::size_t kMaxJsonDepth = 32;
+// numpy's own limit (np.load's max_header_size): it refuses longer .npy headers.
+inline constexpr std::size_t kMaxNpyHeaderBytes = 10000;
+// A member has at most 4 dimensions; numpy's NPY_MAXDIMS was 32 for decades.
+inline constexpr std::size_t kMaxNpyDims = 32;
 
 struct Preprocess {
   double crop_fraction;
@@ -46,6 +75,9 @@ struct Metadata {
   Preprocess preprocess;
   std::optional<std::vector<std::string>> labels;  // num_classes names, or none
   std::string source;                              // the "source" object as JSON text; informative only
+  // The whole validated metadata object, re-serialised (nlohmann's dump()):
+  // plain UTF-8 JSON, at most kMaxJsonDepth deep, for Python's json.loads.
+  std::string json;
 };
 
 struct WeightFile {

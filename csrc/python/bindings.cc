@@ -1,10 +1,12 @@
 // The Python module mbv2_engine._core: a list of def() lines; the conversions
-// live in glue.cc. C++ std::invalid_argument surfaces as ValueError, other
-// exceptions as RuntimeError (pybind11's standard translation).
+// live in glue.cc. Every mbv2::Error raises the mbv2_engine.errors class of its
+// status (python/shared.h). The test hooks are in another module, test_hooks.cc.
 #include <pybind11/stl.h>
 
 #include "core/kernel_set.h"
+#include "io/weight_file.h"
 #include "python/glue.h"
+#include "python/shared.h"
 
 namespace py = pybind11;
 using namespace mbv2;
@@ -12,6 +14,7 @@ using namespace mbv2::python;
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mbv2-engine C++ core: fused MobileNetV2 inference on the CPU";
+  register_error_translator();
 
   py::class_<Model>(m, "Model")
       .def(py::init(&make_model), py::arg("arrays"), py::arg("blocks"), py::arg("stem"), py::arg("last"),
@@ -29,18 +32,28 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("available_isas", &available_isas, "ISAs this CPU runs, reference first.");
   m.def("ukernels", &ukernel_list, "Every registered microkernel: isa, op, name, nr.");
-  m.def("irblock", &irblock, py::arg("x"), py::arg("expand_w"), py::arg("expand_b"), py::arg("dw_w"), py::arg("dw_b"),
-        py::arg("proj_w"), py::arg("proj_b"), py::arg("stride"), py::arg("padding"), py::arg("isa") = "ref",
-        "Test hook: one fused inverted-residual block on an NHWC batch.");
-  m.def("stem", &stem, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("padding"), py::arg("isa") = "ref",
-        "Test hook: the stem conv on an NHWC batch.");
-  m.def("head", &head, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("isa") = "ref",
-        "Test hook: head conv + ReLU6 + average pool, (N, H, W, C) -> (N, L).");
-  m.def("ukernel_gemm", &ukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("b"), py::arg("c"),
-        py::arg("k0"), py::arg("kc"), py::arg("start") = "c", py::arg("src") = py::none(),
-        "Test hook: one registered expand, project or head microkernel.");
-  m.def("ukernel_dwconv", &ukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"),
-        py::arg("out"), py::arg("channels"), "Test hook: one registered depthwise microkernel.");
-  m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),
-        "Test hook: one registered stem microkernel.");
+
+  m.def("read_weight_file", &read_weight_file, py::arg("path"),
+        "Read and validate a weight file: (meta, arrays), the arrays float32 and not copied.");
+  m.def("read_weight_file_bytes", &read_weight_file_bytes, py::arg("data"),
+        "read_weight_file for a weight file held in memory.");
+  m.attr("FORMAT_NAME") = io::kFormatName;
+  m.attr("FORMAT_VERSION") = io::kFormatVersion;
+  m.attr("MAX_WIDTH_MULT") = io::kMaxWidthMult;
+  m.attr("MIN_CLASSES") = io::kMinClasses;
+  m.attr("MAX_CLASSES") = io::kMaxClasses;
+  m.attr("MIN_INPUT") = io::kMinInput;
+  m.attr("MAX_INPUT") = io::kMaxInput;
+
+  m.def("network", &network_dict, py::arg("width_mult"), py::arg("num_classes"),
+        "MobileNetV2 at a width multiplier: stem, last and blocks as (cin, t, cout, stride).");
+  m.def("layer_shapes", &layer_shape_list, py::arg("stem"), py::arg("blocks"), py::arg("last"),
+        py::arg("num_classes"), py::arg("padding"), py::arg("height"), py::arg("width"),
+        "Every layer's shapes, pads, multiply-adds and parameters at one input size.");
+  m.def("member_shapes", &member_shape_list, py::arg("stem"), py::arg("blocks"), py::arg("last"),
+        py::arg("num_classes"), "The weight file's array members as (name, shape), in network order.");
+  m.def("conv_out", &conv_out_size, py::arg("size"), py::arg("stride"),
+        "Output size of a 3x3 conv (both paddings give ceil(size / stride)).");
+  m.def("pad_before", &pad_before_size, py::arg("size"), py::arg("stride"), py::arg("padding"),
+        "Zero rows (or columns) before the input of a 3x3 conv.");
 }

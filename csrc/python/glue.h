@@ -1,12 +1,12 @@
-// Conversions between numpy/Python objects and the core's types. The core never
-// sees a Python object; everything the user hands in is checked here first.
+// Conversions between numpy/Python objects and the core's types for
+// mbv2_engine._core. The core never sees a Python object; everything the user
+// hands in is checked here first.
 #pragma once
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -26,23 +26,19 @@ py::dict plan_dict(const Model& model, size_t height, size_t width);
 py::array_t<double> profile_model(const Model& model, const py::object& x, const std::string& layout, size_t repeats);
 py::list ukernel_list();
 
-py::array_t<float> irblock(const py::object& x, const std::optional<py::object>& expand_w,
-                           const std::optional<py::object>& expand_b, const py::object& dw_w, const py::object& dw_b,
-                           const py::object& proj_w, const py::object& proj_b, size_t stride,
-                           const std::string& padding, const std::string& isa);
-py::array_t<float> stem(const py::object& x, const py::object& w, const py::object& b, const std::string& padding,
-                        const std::string& isa);
-py::array_t<float> head(const py::object& x, const py::object& w, const py::object& b, const std::string& isa);
+// The weight file (docs/format.md) read by the C++ reader, GIL released: (meta
+// dict, arrays), the arrays in member_shapes order and not copied.
+py::tuple read_weight_file(const std::string& path);
+py::tuple read_weight_file_bytes(const py::bytes& data);
 
-// Test hooks: one registered microkernel, called by name on numpy arrays, its
-// weights packed by the engine's own packing for the kernel's nr. Each returns
-// a copy of `c` / `out` after the call (so initial values show what was kept).
-py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, const py::object& w,
-                                const py::object& b, const py::object& c, size_t k0, size_t kc,
-                                const std::string& start, const py::object& src);
-py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& rows, const py::object& w,
-                                  const py::object& b, const py::object& out, size_t channels);
-py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows, const py::object& w,
-                                const py::object& b, const py::object& out);
+// The network table (core/network.h): mobilenet_v2's channels and blocks,
+// every layer's shapes at one input size, the weight file's members, one conv's
+// output size and padding.
+py::dict network_dict(double width_mult, size_t num_classes);
+py::list layer_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
+                          const std::string& padding, size_t height, size_t width);
+py::list member_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes);
+size_t conv_out_size(size_t size, size_t stride);
+size_t pad_before_size(size_t size, size_t stride, const std::string& padding);
 
 }  // namespace mbv2::python

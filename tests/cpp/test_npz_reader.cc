@@ -1,21 +1,44 @@
 // Tests of the C++ weight-file reader (csrc/io) on fixtures written by numpy:
 // tests/cpp/make_fixtures.py, run by ctest before these, puts them in
-// $MBV2_FIXTURE_DIR together with manifest.json (arch.py's results and a few
-// values of every array).
+// $MBV2_FIXTURE_DIR together with manifest.json (every file's expected verdict,
+// the architecture from its own copy of the paper's table, and a few values of
+// every array).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <new>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "fixtures.h"
 #include "core/network.h"
-#include "io/npy.h"
 #include "core/status.h"
+#include "fixtures.h"
+#include "io/npy.h"
 #include "io/weight_file.h"
 #include "io/zip_reader.h"
+
+// The largest single allocation since the last reset: the reader must not
+// allocate what a hostile file declares before checking it.
+static std::atomic<std::size_t> g_largest_allocation{0};
+
+void* operator new(std::size_t n) {
+  std::size_t seen = g_largest_allocation.load();
+  while (n > seen && !g_largest_allocation.compare_exchange_weak(seen, n)) {
+  }
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace mbv2::io {
 namespace {
@@ -28,7 +51,21 @@ const json& manifest() {
   return parsed;
 }
 
-std::vector<std::uint8_t> file_bytes(const std::string& name) { return read_file_bytes(fixture(name)); }
+std::vector<std::uint8_t> file_bytes(const std::string& name) {
+  std::ifstream file(fixture(name), std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+// The verdict of loading `load`: "ok" or the error's status_string.
+template <typename Load>
+std::string verdict(Load load) {
+  try {
+    load();
+    return "ok";
+  } catch (const Error& e) {
+    return status_string(e.status());
+  }
+}
 
 // Runs `load` and expects an mbv2::Error with `status` whose message contains `fragment`.
 template <typename Load>
@@ -45,25 +82,27 @@ void expect_error(Load load, Status status, const std::string& fragment) {
 
 // ---- architecture --------------------------------------------------------------
 
-TEST(Arch, MatchesArchPyForEveryWidth) {
+// The manifest's architecture comes from make_fixtures.py's own copy of the
+// paper's table, so this compares two independent implementations.
+TEST(Arch, MatchesTheTableForEveryWidth) {
   for (const auto& [width, expected] : manifest()["arch"].items()) {
     SCOPED_TRACE("width_mult " + width);
     NetworkSpec arch = mobilenet_v2(std::stod(width), 1000);
-    EXPECT_EQ(arch.stem, expected["stem"].get<int>());
-    EXPECT_EQ(arch.last, expected["last"].get<int>());
+    EXPECT_EQ(arch.stem, expected["stem"].get<size_t>());
+    EXPECT_EQ(arch.last, expected["last"].get<size_t>());
     ASSERT_EQ(arch.blocks.size(), expected["blocks"].size());
     for (std::size_t i = 0; i < arch.blocks.size(); ++i) {
       const BlockSpec& b = arch.blocks[i];
-      EXPECT_EQ((std::vector<int>{b.cin, b.t, b.cout, b.stride}), expected["blocks"][i].get<std::vector<int>>())
+      EXPECT_EQ((std::vector<size_t>{b.cin, b.t, b.cout, b.stride}), expected["blocks"][i].get<std::vector<size_t>>())
           << "block " << i;
     }
   }
   EXPECT_EQ(manifest()["arch"].size(), 6u);
 }
 
-TEST(Arch, MakeDivisibleMatchesArchPy) {
+TEST(Arch, MakeDivisibleMatchesTheOracle) {
   for (const json& sample : manifest()["make_divisible"]) {
-    EXPECT_EQ(make_divisible(sample[0].get<double>()), sample[1].get<int>()) << "v = " << sample[0];
+    EXPECT_EQ(make_divisible(sample[0].get<double>()), sample[1].get<size_t>()) << "v = " << sample[0];
   }
 }
 
@@ -82,6 +121,7 @@ void expect_matches_manifest(const WeightFile& file, const json& expected) {
   EXPECT_EQ(file.meta.version, 1);
   EXPECT_EQ(file.meta.width_mult, meta["width_mult"].get<double>());
   EXPECT_EQ(file.meta.num_classes, meta["num_classes"].get<int>());
+  EXPECT_EQ(json::parse(file.meta.json), meta);
   EXPECT_EQ(file.meta.input_height, meta["input_size"][0].get<int>());
   EXPECT_EQ(file.meta.input_width, meta["input_size"][1].get<int>());
   EXPECT_EQ(file.meta.padding, meta["padding"] == "torch" ? Padding::Torch : Padding::Same);
@@ -163,82 +203,220 @@ TEST(WeightFile, FileErrorsNameThePath) {
   expect_error([&] { load_weight_file(path); }, Status::kInvalidFormat, path + ": ");
 }
 
-struct CorruptCase {
-  const char* file;
-  Status status;
-  const char* fragment;
-};
+// ---- every fixture's verdict ---------------------------------------------------
 
 constexpr Status kFormat = Status::kInvalidFormat;
 
+// Every file make_fixtures.py wrote, loaded, gives the verdict its manifest records.
+TEST(WeightFileFixtures, EveryFileHasTheManifestsVerdict) {
+  const json& expected = manifest()["expected"];
+  std::size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(fixture(""))) {
+    if (entry.path().extension() != ".npz") continue;
+    const std::string name = entry.path().filename().string();
+    ++files;
+    ASSERT_TRUE(expected.contains(name)) << name << " has no verdict in manifest.json";
+    EXPECT_EQ(verdict([&] { load_weight_file(entry.path().string()); }), expected[name].get<std::string>()) << name;
+  }
+  EXPECT_EQ(files, expected.size());
+}
+
+TEST(WeightFileFixtures, FromMemoryAsFromFile) {
+  for (const auto& [name, want] : manifest()["expected"].items()) {
+    std::vector<std::uint8_t> bytes = file_bytes(name);
+    EXPECT_EQ(verdict([&] { load_weight_file_from_memory(bytes.data(), bytes.size()); }), want.get<std::string>())
+        << name;
+  }
+}
+
+// Nothing a file declares is allocated before it is checked: refusing a file
+// never allocates more than the file's own size plus the directory limit (a
+// 17 MiB metadata compressed to 17 KB, a 5 GiB deflate member, a header
+// claiming 10^12 bytes all cost that much at most).
+TEST(WeightFileFixtures, RefusalsAllocateNoMoreThanTheFileHolds) {
+  for (const auto& [name, want] : manifest()["expected"].items()) {
+    if (want == "ok") continue;
+    const std::string path = fixture(name).string();
+    g_largest_allocation = 0;
+    verdict([&] { load_weight_file(path); });
+    EXPECT_LE(g_largest_allocation.load(), std::filesystem::file_size(path) + kMaxDirectoryBytes) << name;
+  }
+}
+
+// A 3 GiB file of zeros (a hole: no disk space) is refused from its last 64 KiB.
+TEST(WeightFile, RefusesASparse3GiBFileQuickly) {
+  const std::filesystem::path path = fixture("sparse_3gib.tmp");  // not .npz: not one of the fixtures
+  std::ofstream{path, std::ios::binary};
+  std::filesystem::resize_file(path, manifest()["sparse"]["size"].get<std::uintmax_t>());
+  g_largest_allocation = 0;
+  auto start = std::chrono::steady_clock::now();
+  expect_error([&] { load_weight_file(path.string()); }, kFormat, "no end-of-central-directory record");
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  std::filesystem::remove(path);
+  EXPECT_LT(took.count(), 1.0);
+  EXPECT_LT(g_largest_allocation.load(), std::size_t{1} << 20);
+}
+
+// ---- the messages: each names the culprit and what was expected -----------------
+
+struct CorruptCase {
+  const char* file;
+  const char* fragment;
+};
+
 const CorruptCase kCorruptCases[] = {
-    {"truncated_half", kFormat, "truncated or corrupt zip archive: no end-of-central-directory record"},
-    {"truncated_tail", kFormat, "no end-of-central-directory record"},
-    {"not_zip", kFormat, "not a zip/npz archive"},
-    {"empty", kFormat, "not a zip/npz archive"},
-    {"crc_mismatch", kFormat, "member 'head.weight.npy' fails its CRC-32 check"},
-    {"bad_deflate", kFormat, "member 'head.weight.npy'"},
-    {"duplicate_member", kFormat, "member 'stem.bias.npy' appears twice"},
-    {"bad_version", Status::kUnsupportedVersion, "version 2; this mbv2-engine reads version 1 only"},
-    {"version_zero", kFormat, "metadata 'version' must be a positive integer, got 0"},
-    {"version_string", kFormat, "metadata 'version' must be a positive integer, got '1'"},
-    {"wrong_format_name", kFormat, "metadata 'format' is 'something-else', expected 'mbv2-engine-weights'"},
-    {"unknown_meta_key", kFormat, "metadata: unknown ['color'] keys (format version 1 has exactly"},
-    {"missing_meta_key", kFormat, "metadata: missing ['padding'] keys"},
-    {"bad_json", kFormat, "'__meta__' is not UTF-8 JSON"},
-    {"not_utf8", kFormat, "'__meta__' is not UTF-8 JSON"},
-    {"meta_not_object", kFormat, "metadata must be a JSON object, got array"},
-    {"meta_wrong_dtype", kFormat, "member '__meta__' must be a 1-D uint8 array, got <i4 (4,)"},
-    {"no_meta", kFormat, "no '__meta__' member: not an mbv2-engine weight file"},
-    {"width_too_large", kFormat, "'width_mult' must be a number in (0, 4.0], got 4.5"},
-    {"width_bool", kFormat, "'width_mult' must be a number in (0, 4.0], got True"},
-    {"classes_zero", kFormat, "'num_classes' must be an integer in [1, 100000], got 0"},
-    {"input_too_small", kFormat, "'input_size' must be [H, W] with integers in [32, 4096], got [16, 224]"},
-    {"bad_padding", kFormat, "'padding' must be one of ['torch', 'same'], got 'valid'"},
-    {"crop_too_large", kFormat, "'preprocess.crop_fraction' must be a number in (0, 1], got 1.5"},
-    {"std_zero", kFormat, "'preprocess' mean and std must be 3 numbers each, std > 0"},
-    {"preprocess_unknown_key", kFormat, "metadata 'preprocess': unknown ['gamma'] keys"},
-    {"labels_wrong_count", kFormat, "'labels' must be null or a list of num_classes = 3 strings"},
-    {"source_not_object", kFormat, "'source' must be an object, got 'a camera'"},
-    {"missing_member", kFormat, "wrong array members for this architecture: missing ['blocks.3.project.bias']"},
-    {"extra_member", kFormat, "wrong array members for this architecture: unexpected ['extra.weight']"},
-    {"expand_on_t1", kFormat, "unexpected ['blocks.0.expand.weight']"},
-    {"wrong_shape", kFormat, "member 'stem.weight' has shape (3, 3, 3, 16), expected (8, 3, 3, 3)"},
-    {"wrong_dtype", kFormat, "member 'stem.bias' has dtype <f8, expected little-endian float32 (<f4)"},
-    {"big_endian", kFormat, "member 'stem.bias' has dtype >f4"},
-    {"fortran_order", kFormat, "member 'head.weight' is stored in Fortran order, expected C order"},
-    {"object_array", kFormat, "member 'stem.bias' is a pickled object array; weight files never hold pickles"},
-    {"nan_values", kFormat, "member 'head.bias' has 4 NaN or infinite values"},
-    {"npy_version3", kFormat, "member 'stem.bias' is not a valid .npy array: .npy version (3, 0)"},
+    // the zip structure
+    {"truncated_half", "truncated or corrupt zip archive: no end-of-central-directory record"},
+    {"truncated_tail", "no end-of-central-directory record"},
+    {"trailing_garbage", "no end-of-central-directory record"},
+    {"not_zip", "not a zip/npz archive"},
+    {"empty", "not a zip/npz archive"},
+    {"prefix_junk", "it does not start with a local file header: bytes before the first member?"},
+    {"prefix_garbage", "does not end where the end record begins"},
+    {"directory_size_wrong", "does not end where the end record begins"},
+    {"directory_offset_wrong", "does not end where the end record begins"},
+    {"eocd_count_low", "bytes after the 106 entries the end record declares"},
+    {"eocd_count_high", "central directory ends early"},
+    {"eocd_count_huge", "it declares 60000 members, more than the limit of 1024"},
+    {"directory_too_small", "cannot hold the 500 entries the end record declares"},
+    {"duplicate_member", "member 'stem.bias.npy' appears twice"},
+    {"nul_in_name", "member name 'stem.bias\\x00npy' contains a NUL byte"},
+    {"encrypted", "member 'head.weight.npy' is encrypted"},
+    {"method_99", "member 'head.weight.npy' uses compression method 99; only stored (0) and deflate (8)"},
+    {"method_bzip2", "uses compression method 12"},
+    {"method_lzma", "uses compression method 14"},
+    {"stored_past_end", "member 'head.weight.npy' declares 1073741824 bytes at offset"},
+    {"deflate_claims_5gib", "member 'head.weight.npy' declares 5368709120 bytes inflated from"},
+    {"deflate_beyond_shape", "member 'stem.bias' is"},
+    {"local_name_mismatch", "the local header of 'head.weight.npy' names a different member, 'head.weight.npz'"},
+    {"local_method_mismatch", "the local header of 'head.weight.npy' disagrees with the central directory on the "
+                              "compression method"},
+    {"local_size_mismatch", "disagrees with the central directory on the CRC-32 or sizes"},
+    {"local_crc_mismatch", "disagrees with the central directory on the CRC-32 or sizes"},
+    {"crc_mismatch", "member 'head.weight.npy' fails its CRC-32 check"},
+    {"bad_deflate", "member 'head.weight.npy'"},  // corrupt deflate data or, as here, a CRC mismatch
+    {"deflate_shorter_than_declared", "member 'head.weight.npy' inflates to fewer bytes than its declared size"},
+    {"deflate_longer_than_declared", "member 'head.weight.npy' inflates to more than its declared size"},
+    // the .npy members
+    {"trailing_bytes", "member 'stem.bias' has trailing bytes: 36 bytes of data for shape (8,), expected 32"},
+    {"payload_short", "member 'stem.bias' is truncated: 28 bytes of data for shape (8,), expected 32"},
+    {"descr_native", "member 'stem.bias' has dtype =f4, expected little-endian float32 (<f4)"},
+    {"descr_no_order", "member 'stem.bias' has dtype |f4"},
+    {"descr_name", "member 'stem.bias' has dtype float32"},
+    {"npy_repeated_key", "member 'stem.bias' is not a valid .npy array: unexpected or repeated header key 'shape'"},
+    {"npy_comment", "member 'stem.bias' is not a valid .npy array: malformed header"},
+    {"npy_unclosed_paren", "member 'stem.bias' is not a valid .npy array: malformed header"},
+    {"npy_version3", "member 'stem.bias' is not a valid .npy array: .npy version (3, 0)"},
+    {"member_without_npy", "unexpected member 'stem.bias': every member of a weight file is NAME.npy"},
+    {"missing_member", "wrong array members for this architecture: missing ['blocks.3.project.bias']"},
+    {"extra_member", "wrong array members for this architecture: unexpected ['extra.weight']"},
+    {"expand_on_t1", "unexpected ['blocks.0.expand.weight']"},
+    {"wrong_shape", "member 'stem.weight' has shape (3, 3, 3, 16), expected (8, 3, 3, 3)"},
+    {"wrong_dtype", "member 'stem.bias' has dtype <f8, expected little-endian float32 (<f4)"},
+    {"big_endian", "member 'stem.bias' has dtype >f4"},
+    {"fortran_order", "member 'head.weight' is stored in Fortran order, expected C order"},
+    {"object_array", "member 'stem.bias' is a pickled object array; weight files never hold pickles"},
+    {"nan_values", "member 'head.bias' has 4 NaN or infinite values"},
+    // the metadata member
+    {"no_meta", "no '__meta__' member: not an mbv2-engine weight file"},
+    {"meta_wrong_dtype", "member '__meta__' must be a 1-D uint8 array (|u1), got <i4 (4,)"},
+    {"meta_descr_native", "member '__meta__' must be a 1-D uint8 array (|u1), got =u1"},
+    {"meta_shape_1e12", "member '__meta__' is truncated: "},
+    {"meta_shape_1e15", "member '__meta__' is not a valid .npy array: a dimension of the shape is implausibly large"},
+    {"meta_shape_2e64", "member '__meta__' is not a valid .npy array: a dimension of the shape is implausibly large"},
+    {"meta_too_large", "more than the metadata limit of 16777216 bytes and a .npy header can take"},
+    {"meta_bom", "'__meta__' must be plain UTF-8 JSON, without a byte-order mark"},
+    {"meta_trailing_nul", "'__meta__' must be plain UTF-8 JSON: it has a NUL byte at offset"},
+    {"meta_deep_json", "'__meta__' must be plain UTF-8 JSON nested at most 32 deep"},
+    {"meta_depth_33", "nested at most 32 deep"},
+    {"bad_json", "'__meta__' is not UTF-8 JSON"},
+    {"not_utf8", "'__meta__' is not UTF-8 JSON"},
+    {"meta_overlong_utf8", "'__meta__' is not UTF-8 JSON"},
+    {"meta_number_overflow", "'__meta__' is not UTF-8 JSON: [json.exception.out_of_range.406] number overflow"},
+    {"meta_integer_overflow", "'__meta__' is not UTF-8 JSON: [json.exception.out_of_range.406] number overflow"},
+    {"version_400_digits", "number overflow"},
+    {"meta_not_object", "metadata must be a JSON object, got array"},
+    // the metadata's values
+    {"bad_version", "version 2; this mbv2-engine reads version 1 only"},
+    {"version_1e30", "version 1e+30; this mbv2-engine reads version 1 only"},
+    {"version_1e30_float", "version 1e+30; this mbv2-engine reads version 1 only"},
+    {"version_2_float", "version 2.0; this mbv2-engine reads version 1 only"},
+    {"version_1_float", "metadata 'version' must be a positive integer, got 1.0"},
+    {"version_fraction", "metadata 'version' must be a positive integer, got 1.5"},
+    {"version_negative", "metadata 'version' must be a positive integer, got -3"},
+    {"version_zero", "metadata 'version' must be a positive integer, got 0"},
+    {"version_string", "metadata 'version' must be a positive integer, got '1'"},
+    {"wrong_format_name", "metadata 'format' is 'something-else', expected 'mbv2-engine-weights'"},
+    {"unknown_meta_key", "metadata: unknown ['color'] keys (format version 1 has exactly"},
+    {"missing_meta_key", "metadata: missing ['padding'] keys"},
+    {"width_too_large", "'width_mult' must be a number in (0, 4.0], got 4.5"},
+    {"width_bool", "'width_mult' must be a number in (0, 4.0], got True"},
+    {"classes_zero", "'num_classes' must be an integer in [1, 100000], got 0"},
+    {"input_too_small", "'input_size' must be [H, W] with integers in [32, 4096], got [16, 224]"},
+    {"bad_padding", "'padding' must be one of ['torch', 'same'], got 'valid'"},
+    {"crop_too_large", "'preprocess.crop_fraction' must be a number in (0, 1], got 1.5"},
+    {"std_zero", "'preprocess' mean and std must be 3 numbers each, std > 0"},
+    {"preprocess_unknown_key", "metadata 'preprocess': unknown ['gamma'] keys"},
+    {"labels_wrong_count", "'labels' must be null or a list of num_classes = 3 strings"},
+    {"source_not_object", "'source' must be an object, got 'a camera'"},
 };
 
 class RejectsCorruptFile : public testing::TestWithParam<CorruptCase> {};
 
+// The status comes from the manifest, the message fragment from the table above.
 TEST_P(RejectsCorruptFile, WithStatusAndMessage) {
-  const CorruptCase& c = GetParam();
-  expect_error([&] { load_weight_file(fixture(std::string(c.file) + ".npz")); }, c.status, c.fragment);
+  const std::string name = std::string(GetParam().file) + ".npz";
+  const std::string status = manifest()["expected"].at(name);
+  ASSERT_NE(status, "ok");
+  Status want = status == "unsupported version" ? Status::kUnsupportedVersion : kFormat;
+  expect_error([&] { load_weight_file(fixture(name)); }, want, GetParam().fragment);
 }
 
 INSTANTIATE_TEST_SUITE_P(WeightFile, RejectsCorruptFile, testing::ValuesIn(kCorruptCases),
                          [](const testing::TestParamInfo<CorruptCase>& info) { return std::string(info.param.file); });
 
+TEST(WeightFile, EveryRefusedFixtureHasAMessageCase) {
+  std::set<std::string> cased;
+  for (const CorruptCase& c : kCorruptCases) cased.insert(std::string(c.file) + ".npz");
+  for (const auto& [name, want] : manifest()["expected"].items()) {
+    if (want != "ok") EXPECT_TRUE(cased.count(name)) << name << " is refused but kCorruptCases has no message for it";
+  }
+}
+
+// ---- metadata as the Python package receives it ------------------------------------
+
+TEST(WeightFile, MetadataJsonIsTheValidatedObject) {
+  WeightFile file = load_weight_file(fixture("meta_unicode.npz"));
+  json meta = json::parse(file.meta.json);
+  EXPECT_EQ(meta["source"]["file"], "r\u00e9seau \u2603 \U0001f600.pth");
+  EXPECT_EQ(meta["source"]["note"], std::string("tab\t quote\" nul\0", 16));
+  EXPECT_EQ(meta["source"]["big"].get<std::uint64_t>(), ~std::uint64_t{0});
+  EXPECT_EQ(file.meta.json.find('\0'), std::string::npos);  // the NUL is written as \u0000
+  EXPECT_EQ(json::parse(file.meta.source), meta["source"]);
+  EXPECT_NE(load_weight_file(fixture("meta_depth_32.npz")).meta.json.find(std::string(30, '[') + "]"),
+            std::string::npos);
+}
+
 // ---- .npy headers ------------------------------------------------------------------
 
-std::vector<std::uint8_t> npy_v1(const std::string& header, std::size_t payload = 0) {
-  std::string file = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' + header +
-                     std::string(payload, '\0');
+std::vector<std::uint8_t> npy_v1(const std::string& header) {
+  std::string file = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size()) + '\0' + header;
   return {file.begin(), file.end()};
 }
 
-NpyArray parse(const std::vector<std::uint8_t>& bytes) { return parse_npy({bytes.data(), bytes.size()}, "x"); }
+// Both steps, as the reader takes them: the size from the first bytes, then the parse.
+NpyHeader parse(const std::vector<std::uint8_t>& bytes) {
+  std::size_t size = npy_header_size({bytes.data(), bytes.size()}, "x");
+  return parse_npy_header({bytes.data(), std::min(size, bytes.size())}, "x");
+}
 
 TEST(Npy, ParsesTheHeaderNumpyWrites) {
-  auto bytes = npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }          \n", 24);
-  NpyArray array = parse(bytes);
-  EXPECT_EQ(array.descr, "<f4");
-  EXPECT_FALSE(array.fortran_order);
-  EXPECT_EQ(array.shape, (std::vector<std::uint64_t>{2, 3}));
-  EXPECT_EQ(array.data.size, 24u);
+  auto bytes = npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }          \n");
+  NpyHeader header = parse(bytes);
+  EXPECT_EQ(header.descr, "<f4");
+  EXPECT_FALSE(header.fortran_order);
+  EXPECT_EQ(header.shape, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(npy_header_size({bytes.data(), bytes.size()}, "x"), bytes.size());
 }
 
 TEST(Npy, AcceptsAnyKeyOrderQuotesAndTupleForm) {
@@ -260,6 +438,8 @@ TEST(Npy, RefusesMalformedHeaders) {
       "{'descr': '<f4', 'fortran_order': False, 'shape': ()} junk",            // trailing junk
       "{'descr': '<f4', 'fortran_order': False, 'shape': ()",                   // unterminated
       "{'descr': '<f4\\', 'fortran_order': False, 'shape': ()}",                // an escape
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (8, }",                // an unclosed (
+      "{'descr': '<f4', 'fortran_order': False, # a comment\n 'shape': ()}",    // a comment
   };
   for (const char* header : headers) {
     expect_error([&] { parse(npy_v1(header)); }, Status::kInvalidFormat, "member 'x' is not a valid .npy array");
@@ -268,8 +448,11 @@ TEST(Npy, RefusesMalformedHeaders) {
 
 TEST(Npy, RefusesBadPrefixes) {
   auto bytes = npy_v1("{'descr': '<f4', 'fortran_order': False, 'shape': ()}");
-  expect_error([&] { parse({bytes.begin(), bytes.begin() + 9}); }, kFormat, "ends inside the header");
-  expect_error([&] { parse({bytes.begin(), bytes.end() - 1}); }, kFormat, "ends inside the header");
+  expect_error([&] { parse({bytes.begin(), bytes.begin() + 9}); }, kFormat, "too short for a .npy header");
+  expect_error([&] { parse({bytes.begin(), bytes.end() - 1}); }, kFormat, "not as long as it says");
+  bytes[8] = 0x11;  // a header length of 0x2711 = 10001 bytes: more than numpy's limit
+  bytes[9] = 0x27;
+  expect_error([&] { parse(bytes); }, kFormat, "more than the limit of 10000");
   bytes[0] = 'X';
   expect_error([&] { parse(bytes); }, kFormat, "magic string");
 }
@@ -308,14 +491,14 @@ void flip_bytes(const char* file, Pick pick) {
 
 // The structure: every byte of the central directory and end records (the last
 // 8 KB), of the first members' headers, and a sample of the rest.
-TEST(SurvivesCorruption, FlippedBytesStored) {
+TEST(ReaderSurvivesCorruption, FlippedBytesStored) {
   flip_bytes("base.npz", [](std::size_t pos, std::size_t size) {
     return pos < 1024 || pos + 8192 >= size || pos % 211 == 0;
   });
 }
 
 // The same structure code runs for deflate members; here the compressed data matters.
-TEST(SurvivesCorruption, FlippedBytesDeflate) {
+TEST(ReaderSurvivesCorruption, FlippedBytesDeflate) {
   flip_bytes("base_compressed.npz", [](std::size_t pos, std::size_t) { return pos % 97 == 0; });
 }
 

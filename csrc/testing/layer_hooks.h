@@ -1,5 +1,8 @@
 // Single layers run through exactly the code the network uses, for tests that
 // compare one layer with the float64 reference. Inputs and outputs are NHWC.
+// Test hooks: built into mbv2_engine._test_hooks only, never into mbv2_core,
+// libmbv2 or mbv2_engine._core. Their argument checks throw Error
+// kInvalidArgument; arrays the packing refuses, kInvalidFormat as for a model.
 #pragma once
 
 #include <string>

@@ -1,11 +1,15 @@
-#include "core/layer_hooks.h"
+#include "testing/layer_hooks.h"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "core/fused_block.h"
+#include "core/head.h"
+#include "core/input.h"
 #include "core/kernel_set.h"
 #include "core/packing.h"
+#include "core/row_sources.h"
+#include "core/status.h"
+#include "core/tiling.h"
 
 namespace mbv2 {
 namespace {
@@ -15,15 +19,18 @@ void check_nhwc(const std::vector<size_t>& shape, size_t channels) {
   const bool ok = shape.size() == 4 && std::all_of(shape.begin(), shape.end(), [](size_t d) { return d > 0; }) &&
                   (channels == 0 || shape[3] == channels);
   if (!ok) {
-    throw std::invalid_argument("input has shape " + shape_str(shape) + ", expected (N, H, W, " +
-                                (channels ? std::to_string(channels) : std::string("C")) + ") with every size >= 1");
+    throw Error(Status::kInvalidArgument, "input has shape " + shape_str(shape) + ", expected (N, H, W, " +
+                                              (channels ? std::to_string(channels) : std::string("C")) +
+                                              ") with every size >= 1");
   }
 }
 
 const ArrayView& require_weight(const ArrayMap& arrays, const std::string& name) {
   const auto it = arrays.find(name);
-  if (it == arrays.end()) throw std::invalid_argument("missing array '" + name + "'");
-  if (it->second.shape.empty()) throw std::invalid_argument("array '" + name + "' must have at least one dimension");
+  if (it == arrays.end()) throw Error(Status::kInvalidArgument, "missing array '" + name + "'");
+  if (it->second.shape.empty()) {
+    throw Error(Status::kInvalidArgument, "array '" + name + "' must have at least one dimension");
+  }
   return it->second;
 }
 
@@ -33,11 +40,11 @@ BlockSpec infer_block_spec(const ArrayMap& arrays, size_t cin, size_t stride) {
   const size_t hidden = require_weight(arrays, "depthwise.weight").shape[0];
   const size_t cout = require_weight(arrays, "project.weight").shape[0];
   const bool has_expand = arrays.count("expand.weight") > 0;
-  if (stride != 1 && stride != 2) throw std::invalid_argument("stride must be 1 or 2");
+  if (stride != 1 && stride != 2) throw Error(Status::kInvalidArgument, "stride must be 1 or 2");
   if (hidden == 0 || (has_expand ? hidden % cin != 0 || hidden == cin : hidden != cin)) {
-    throw std::invalid_argument("hidden channels (" + std::to_string(hidden) +
-                                ") must be a positive multiple of cin (" +
-                                std::to_string(cin) + "), and differ from it exactly when there is an expand conv");
+    throw Error(Status::kInvalidArgument,
+                "hidden channels (" + std::to_string(hidden) + ") must be a positive multiple of cin (" +
+                    std::to_string(cin) + "), and differ from it exactly when there is an expand conv");
   }
   return {cin, hidden / cin, cout, stride};
 }

@@ -1,0 +1,44 @@
+#include "core/row_sources.h"
+
+#include <algorithm>
+
+namespace mbv2 {
+
+TensorSource::TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w)
+    : ks_(ks), block_(block), in_(in), w_(w) {}
+
+void TensorSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {
+  const size_t cin = block_.spec.cin;
+  const float* row = in_ + iy * w_ * cin;
+  if (!block_.spec.has_expand()) {
+    for (size_t x = 0; x < w_; x++) std::copy_n(row + x * cin + c0, channels, dst + x * channels);
+    return;
+  }
+  const PackedConv& expand = block_.expand;
+  const float* panels = expand.panels.data() + c0 / expand.nr * expand.panel_stride;
+  ks_.expand.fn(w_, channels, cin, row, cin, panels, dst, channels);
+}
+
+StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
+                       Padding padding)
+    : ks_(ks),
+      stem_(stem),
+      image_(padded_image),
+      h_(h),
+      wo_(conv_out(w, 2)),
+      pad_top_(pad_before(h, 2, padding)),
+      pad_left_(pad_before(w, 2, padding)),
+      row_stride_((w + 2) * 3) {}
+
+void StemSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {
+  const float* rows[3];
+  for (size_t ky = 0; ky < 3; ky++) {
+    const size_t padded = iy * 2 + ky;
+    const bool inside = padded >= pad_top_ && padded - pad_top_ < h_;
+    const size_t y = inside ? padded - pad_top_ : h_;  // row h is the zero row
+    rows[ky] = image_ + y * row_stride_ + (1 - pad_left_) * 3;
+  }
+  ks_.stem.fn(wo_, channels, rows, stem_.panels.data() + c0 / stem_.nr * stem_.panel_stride, dst, channels);
+}
+
+}  // namespace mbv2

@@ -1,0 +1,68 @@
+#include "python/shared.h"
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <utility>
+
+#include "core/status.h"
+
+namespace mbv2::python {
+namespace {
+
+// mbv2_engine.errors is imported at the first error, not with the module: the
+// package imports _core before it could import errors.
+void set_python_error(Status status, const char* message) {
+  const py::object errors = py::module_::import("mbv2_engine.errors").attr("STATUS_ERRORS");
+  const py::object type = errors[py::str(status_string(status))];
+  // Messages can quote bytes from a file (member names), which need not be UTF-8.
+  const auto text = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(message, std::strlen(message), "replace"));
+  PyErr_SetObject(type.ptr(), text.ptr());
+}
+
+}  // namespace
+
+void register_error_translator() {
+  py::register_local_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const Error& e) {
+      set_python_error(e.status(), e.what());
+    } catch (const std::bad_alloc&) {
+      set_python_error(Status::kOutOfMemory, "out of memory");
+    }
+  });
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw Error(Status::kInvalidArgument, what);
+}
+
+FloatArray as_float32(const py::object& obj, const std::string& name) {
+  if (!py::isinstance<py::array>(obj)) throw Error(Status::kInvalidArgument, name + " must be a numpy array");
+  const auto array = py::reinterpret_borrow<py::array>(obj);
+  if (!array.dtype().is(py::dtype::of<float>())) {
+    throw Error(Status::kInvalidArgument, name + " must be float32, got " + std::string(py::str(array.dtype())));
+  }
+  return FloatArray::ensure(array);
+}
+
+std::vector<size_t> shape_of(const py::array& array) {
+  return std::vector<size_t>(array.shape(), array.shape() + array.ndim());
+}
+
+void BorrowedArrays::add(const std::string& name, const py::object& obj) {
+  keep.push_back(as_float32(obj, "array '" + name + "'"));
+  map[name] = {keep.back().data(), shape_of(keep.back())};
+}
+
+py::array_t<float> to_numpy(Tensor&& tensor) {
+  auto storage = std::make_unique<std::vector<float>>(std::move(tensor.data));
+  const float* values = storage->data();
+  const py::capsule owner(storage.get(), [](void* p) { delete static_cast<std::vector<float>*>(p); });
+  storage.release();  // the capsule owns it now
+  return py::array_t<float>(tensor.shape, values, owner);
+}
+
+}  // namespace mbv2::python

@@ -1,0 +1,44 @@
+// What both Python modules (mbv2_engine._core and mbv2_engine._test_hooks)
+// share: the core's errors raised as mbv2_engine.errors classes, and numpy
+// arrays in and out of the core's types.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "core/common.h"
+
+namespace mbv2::python {
+
+namespace py = pybind11;
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// For the calling module: mbv2::Error raises mbv2_engine.errors.STATUS_ERRORS
+// [status_string(status)], std::bad_alloc OutOfMemoryError.
+void register_error_translator();
+
+// Error kInvalidArgument with `what` unless ok.
+void require(bool ok, const std::string& what);
+
+// A float32 numpy array, made C-contiguous (a copy only if it was not). Other
+// dtypes are refused rather than converted: a float64 batch is usually a bug.
+FloatArray as_float32(const py::object& obj, const std::string& name);
+
+std::vector<size_t> shape_of(const py::array& array);
+
+// Array views borrow numpy memory: `keep` holds the (possibly copied) arrays alive.
+struct BorrowedArrays {
+  ArrayMap map;
+  std::vector<FloatArray> keep;
+
+  void add(const std::string& name, const py::object& obj);
+};
+
+// A numpy array that takes over the tensor's storage: no copy.
+py::array_t<float> to_numpy(Tensor&& tensor);
+
+}  // namespace mbv2::python

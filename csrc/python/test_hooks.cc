@@ -1,0 +1,185 @@
+// The Python module mbv2_engine._test_hooks: single layers and single
+// registered microkernels on numpy arrays, for the tests and the per-layer
+// benchmarks. Built beside _core (CMake option MBV2_BUILD_TEST_HOOKS) and never
+// linked into mbv2_core, libmbv2 or _core, which ship without these entry points.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/kernel_set.h"
+#include "core/packing.h"
+#include "core/status.h"
+#include "python/shared.h"
+#include "testing/layer_hooks.h"
+
+namespace py = pybind11;
+using namespace mbv2;
+using namespace mbv2::python;
+
+namespace {
+
+// The kernel set of the ISA whose registry line names `name`, and that line's op.
+std::pair<KernelSet, std::string> find_ukernel(const std::string& name) {
+  for (const UkernelInfo& k : list_ukernels()) {
+    if (name == k.name) return {select_kernels(k.isa), k.op};
+  }
+  throw Error(Status::kInvalidArgument, "no registered microkernel is named '" + name + "'");
+}
+
+// A writable float32 copy of `obj` with exactly `dims` dimensions.
+py::array_t<float> copy_of(const py::object& obj, const std::string& name, size_t dims) {
+  const FloatArray array = as_float32(obj, name);
+  require(size_t(array.ndim()) == dims, name + " must have " + std::to_string(dims) + " dimensions");
+  py::array_t<float> out(shape_of(array));
+  std::copy_n(array.data(), array.size(), out.mutable_data());
+  return out;
+}
+
+PackedConv pack_for_hook(const py::object& w, const py::object& b, size_t nr, bool bias_in_panels) {
+  BorrowedArrays arrays;
+  arrays.add("weight", w);
+  arrays.add("bias", b);
+  return pack_conv(arrays.map, "", arrays.map["weight"].shape, nr, bias_in_panels);
+}
+
+py::array_t<float> irblock(const py::object& x, const std::optional<py::object>& expand_w,
+                           const std::optional<py::object>& expand_b, const py::object& dw_w, const py::object& dw_b,
+                           const py::object& proj_w, const py::object& proj_b, size_t stride,
+                           const std::string& padding, const std::string& isa) {
+  require(expand_w.has_value() == expand_b.has_value(), "expand_w and expand_b must be given together or both be None");
+  BorrowedArrays arrays;
+  if (expand_w) {
+    arrays.add("expand.weight", *expand_w);
+    arrays.add("expand.bias", *expand_b);
+  }
+  arrays.add("depthwise.weight", dw_w);
+  arrays.add("depthwise.bias", dw_b);
+  arrays.add("project.weight", proj_w);
+  arrays.add("project.bias", proj_b);
+  const FloatArray input = as_float32(x, "x");
+  return to_numpy(run_irblock_layer(isa, arrays.map, input.data(), shape_of(input), stride, parse_padding(padding)));
+}
+
+py::array_t<float> stem(const py::object& x, const py::object& w, const py::object& b, const std::string& padding,
+                        const std::string& isa) {
+  BorrowedArrays arrays;
+  arrays.add("weight", w);
+  arrays.add("bias", b);
+  const FloatArray input = as_float32(x, "x");
+  return to_numpy(run_stem_layer(isa, arrays.map, input.data(), shape_of(input), parse_padding(padding)));
+}
+
+py::array_t<float> head(const py::object& x, const py::object& w, const py::object& b, const std::string& isa) {
+  BorrowedArrays arrays;
+  arrays.add("weight", w);
+  arrays.add("bias", b);
+  const FloatArray input = as_float32(x, "x");
+  return to_numpy(run_head_layer(isa, arrays.map, input.data(), shape_of(input)));
+}
+
+// The ukernel_* hooks call one registered microkernel by name, its weights
+// packed by the engine's own packing for the kernel's nr. Each returns a copy
+// of `c` / `out` after the call (so initial values show what was kept).
+//
+// a (m, >= kc) rows of A; w (nc, K), b (nc,); c (m, >= nc), or (1, nc) for the
+// head's sums. Project multiplies columns k0 .. k0 + kc of w (a depthwise chunk)
+// onto `start`: "c" (c itself, accumulating), "bias+src" (b + src, src shaped
+// like c), "bias" or "zero".
+py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, const py::object& w,
+                                const py::object& b, const py::object& c, size_t k0, size_t kc,
+                                const std::string& start, const py::object& src) {
+  const auto [ks, op] = find_ukernel(name);
+  const FloatArray in = as_float32(a, "a");
+  py::array_t<float> acc = copy_of(c, "c", 2);
+  require(in.ndim() == 2 && size_t(in.shape(1)) >= kc, "a must be (m, >= kc)");
+  const size_t m = in.shape(0), a_stride = in.shape(1), c_stride = acc.shape(1);
+  float* cp = acc.mutable_data();
+  if (op == "project") {
+    const PackedConv conv = pack_for_hook(w, b, ks.project.nr, false);
+    require(k0 + kc <= conv.k && size_t(acc.shape(0)) == m && c_stride >= conv.n, "project: bad k0/kc or c shape");
+    require(start == "c" || start == "bias+src" || start == "bias" || start == "zero",
+            "project: start must be 'c', 'bias+src', 'bias' or 'zero'");
+    const bool with_src = start == "bias+src";
+    const py::array_t<float> src_copy = with_src ? copy_of(src, "src", 2) : py::array_t<float>();
+    require(!with_src || (src_copy.shape(0) == acc.shape(0) && src_copy.shape(1) == acc.shape(1)),
+            "project: src must be shaped like c");
+    const float* bias = start == "bias+src" || start == "bias" ? conv.bias.data() : nullptr;
+    const float* from = start == "c" ? cp : with_src ? src_copy.data() : nullptr;
+    ks.project.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data() + k0 * conv.nr, conv.panel_stride, bias,
+                  from, cp, c_stride);
+    return acc;
+  }
+  require(op == "expand" || op == "head", "'" + name + "' is a " + op + " kernel, not a GEMM");
+  const PackedConv conv = pack_for_hook(w, b, op == "expand" ? ks.expand.nr : ks.head.nr, true);
+  require(k0 == 0 && kc == conv.k, op + ": kc must be w.shape[1] and k0 0");
+  if (op == "head") {
+    require(acc.shape(0) == 1 && size_t(acc.shape(1)) == conv.n, "head: c must be (1, nc)");
+    ks.head.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data(), cp);
+  } else {
+    require(size_t(acc.shape(0)) == m && c_stride >= conv.n, "expand: c must be (m, >= nc)");
+    ks.expand.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data(), cp, c_stride);
+  }
+  return acc;
+}
+
+// rows (3, input pixels, pixel stride); w (channels, 3, 3); out (wo, >= channels).
+py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& rows, const py::object& w,
+                                  const py::object& b, const py::object& out, size_t channels) {
+  const auto [ks, op] = find_ukernel(name);
+  require(op == "dwconv3x3s1" || op == "dwconv3x3s2", "'" + name + "' is a " + op + " kernel, not a depthwise one");
+  const auto& dw = ks.dwconv(op == "dwconv3x3s1" ? 1 : 2);
+  const size_t stride = op == "dwconv3x3s1" ? 1 : 2;
+  const FloatArray in = as_float32(rows, "rows");
+  py::array_t<float> result = copy_of(out, "out", 2);
+  const PackedConv conv = pack_for_hook(w, b, dw.nr, true);
+  const size_t wo = result.shape(0), in_stride = in.ndim() == 3 ? in.shape(2) : 0;
+  require(in.ndim() == 3 && in.shape(0) == 3 && size_t(in.shape(1)) >= (wo - 1) * stride + 3 &&
+              channels <= in_stride && channels <= conv.n && size_t(result.shape(1)) >= channels,
+          "dwconv: rows must be (3, >= (wo - 1) * stride + 3, >= channels), out (wo, >= channels)");
+  const float* row_ptrs[3] = {in.data(), in.data() + in.shape(1) * in_stride, in.data() + 2 * in.shape(1) * in_stride};
+  dw.fn(wo, channels, row_ptrs, in_stride, conv.panels.data(), result.mutable_data(), result.shape(1));
+  return result;
+}
+
+// rows (3, input pixels * 3); w (nc, 3, 3, 3); out (wo, >= nc).
+py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows, const py::object& w,
+                                const py::object& b, const py::object& out) {
+  const auto [ks, op] = find_ukernel(name);
+  require(op == "stem", "'" + name + "' is a " + op + " kernel, not the stem");
+  const FloatArray in = as_float32(rows, "rows");
+  py::array_t<float> result = copy_of(out, "out", 2);
+  const PackedConv conv = pack_for_hook(w, b, ks.stem.nr, true);
+  const size_t wo = result.shape(0);
+  require(in.ndim() == 2 && in.shape(0) == 3 && size_t(in.shape(1)) >= (2 * wo + 1) * 3 &&
+              size_t(result.shape(1)) >= conv.n,
+          "stem: rows must be (3, >= (2 wo + 1) * 3), out (wo, >= nc)");
+  const float* row_ptrs[3] = {in.data(), in.data() + in.shape(1), in.data() + 2 * in.shape(1)};
+  ks.stem.fn(wo, conv.n, row_ptrs, conv.panels.data(), result.mutable_data(), result.shape(1));
+  return result;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_test_hooks, m) {
+  m.doc() = "mbv2-engine test hooks: single layers and microkernels of the C++ core";
+  register_error_translator();
+
+  m.def("irblock", &irblock, py::arg("x"), py::arg("expand_w"), py::arg("expand_b"), py::arg("dw_w"), py::arg("dw_b"),
+        py::arg("proj_w"), py::arg("proj_b"), py::arg("stride"), py::arg("padding"), py::arg("isa") = "ref",
+        "One fused inverted-residual block on an NHWC batch.");
+  m.def("stem", &stem, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("padding"), py::arg("isa") = "ref",
+        "The stem conv on an NHWC batch.");
+  m.def("head", &head, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("isa") = "ref",
+        "Head conv + ReLU6 + average pool, (N, H, W, C) -> (N, L).");
+  m.def("ukernel_gemm", &ukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("b"), py::arg("c"),
+        py::arg("k0"), py::arg("kc"), py::arg("start") = "c", py::arg("src") = py::none(),
+        "One registered expand, project or head microkernel.");
+  m.def("ukernel_dwconv", &ukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"),
+        py::arg("out"), py::arg("channels"), "One registered depthwise microkernel.");
+  m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),
+        "One registered stem microkernel.");
+}
