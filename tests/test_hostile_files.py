@@ -6,12 +6,14 @@ The small valid fixtures are width 0.01 (every channel 8), a network the reader 
 fused core cannot run (block 0 gets a residual): both doors then say "invalid format"."""
 import ctypes
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import mbv2_engine
 from mbv2_engine import Engine
 from mbv2_engine import format as wformat
 from mbv2_engine.cli import cmake_dir
@@ -88,6 +90,9 @@ def test_nothing_declared_is_allocated_before_it_is_checked(fixtures, tmp_path):
     with open(sparse, "wb") as f:
         f.write(b"PK\x03\x04")
         f.truncate(3 << 30)  # 3 GB of holes: costs nothing unless someone reads it all
-    peak_mb = int(subprocess.run([sys.executable, "-c", PROBE, str(out), str(sparse)], check=True,
-                                 capture_output=True, text=True).stdout)
+    # From tmp_path, so `-c` imports the package this test imported, not a source tree in the cwd.
+    package_root = str(Path(mbv2_engine.__file__).parents[1])
+    peak_mb = int(subprocess.run([sys.executable, "-c", PROBE, str(out), str(sparse)], check=True, cwd=tmp_path,
+                                 env={**os.environ, "PYTHONPATH": package_root}, capture_output=True,
+                                 text=True).stdout)
     assert peak_mb < 400, f"loading the fixtures peaked at {peak_mb} MB"

@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
+import mbv2_engine
 from mbv2_engine.gpu import DTYPES
 
 HERE = Path(__file__).parent
-ROOT = HERE.parent.parent
 
 
 @pytest.fixture(scope="module")
 def report() -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(ROOT), env.get("PYTHONPATH", "")])
+    # The package this test imported (installed, or a dev build in the source tree), whatever the cwd.
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(Path(mbv2_engine.__file__).parents[1])])
     done = subprocess.run([sys.executable, str(HERE / "compile_plan.py")], env=env, capture_output=True,
                           text=True, timeout=1200)
     assert done.returncode == 0, f"compile_plan.py failed:\n{done.stderr[-4000:]}"
