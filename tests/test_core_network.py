@@ -152,7 +152,7 @@ def test_plan_memory_at_224(capsys):
     """The fused engine's whole arena is smaller than the one expanded tensor an unfused engine stores."""
     _, _, model = network(1.0)
     plan = model.plan(224, 224)
-    # docs/design.md: input 150,528 + largest block output 200,704 floats, plus small scratch.
+    # docs/design.md, section 4: input 150,528 + largest block output 200,704 floats, plus small scratch.
     assert (150_528 + 200_704) * 4 <= plan["arena_bytes"] < 1.5e6
     assert plan["ring_bytes"] < 135e3  # the widest ring: about 130 KB (3 x 114 x 96 floats)
     assert plan["arena_bytes"] + plan["ring_bytes"] < plan["largest_expanded_bytes"] < plan["unfused_live_bytes"]

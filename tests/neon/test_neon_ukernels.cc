@@ -1,5 +1,5 @@
 // Every NEON microkernel listed in registry.inc against its scalar twin, over the
-// edge classes of docs/design.md: output channels equal to the kernel's tile, a
+// edge cases of docs/design.md ("Adding a kernel"): output channels equal to the kernel's tile, a
 // multiple of it, below it and above it (each case sweeps several counts, odd
 // widths and K counts around the 4-row and 4-k unrolls), stride 2 (its own
 // kernel), the ReLU6 clamp binding at both ends, and the projection from
