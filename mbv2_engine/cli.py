@@ -23,14 +23,16 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def cmd_export(args) -> int:
     from . import export
+    from .labels import read_labels
 
+    labels = read_labels(args.labels) if args.labels else None
     if args.from_torch:
         path = export.export_from_torch(args.from_torch, args.output, width_mult=args.width or 1.0,
-                                        num_classes=args.num_classes)
+                                        num_classes=args.num_classes, labels=labels)
     else:
         path = export.export_random(args.output, seed=args.seed, width_mult=args.width or 1.0,
                                     size=args.size, num_classes=args.num_classes or 1000,
-                                    progress=not args.quiet)
+                                    progress=not args.quiet, labels=labels)
     print(f"wrote {path}")
     return 0
 
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="class count (default: from the state dict, or 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (--random)")
     p.add_argument("--size", type=parse_size, default=(224, 224), help="input size H or HxW (--random)")
+    p.add_argument("--labels", metavar="FILE|imagenet",
+                   help="class names, one a line (or 'imagenet': the 1000 ImageNet-1k names that ship with "
+                        "the package); their count must equal the class count")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)
 

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from . import format as wformat
 from .arch import Arch, build_arch
 from .errors import ModelFileNotFoundError, ModelFormatError, StateDictError
+from .labels import check_labels
 from .torch_model import MobileNetV2
 
 STANDARD_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -141,6 +142,7 @@ def to_arrays(model: MobileNetV2, dtype=np.float32) -> dict[str, np.ndarray]:
 
 def _save(out, arrays: dict, arch: Arch, source: dict, labels=None, size=(224, 224),
           padding: str = "torch") -> str:
+    check_labels(labels, arch.num_classes)
     meta = {"width_mult": arch.width_mult, "num_classes": arch.num_classes,
             "input_size": [int(size[0]), int(size[1])], "padding": padding,
             "preprocess": wformat.TORCHVISION_PREPROCESS, "labels": labels, "source": source}
@@ -226,7 +228,8 @@ def random_model(seed: int, width_mult: float = 1.0, num_classes: int = 1000, si
 
 
 def export_random(out, seed: int = 0, width_mult: float = 1.0, size=(224, 224), num_classes: int = 1000,
-                  progress: bool = True) -> str:
+                  progress: bool = True, labels=None) -> str:
     """Write a random calibrated model (see `random_model`) as a weight file."""
+    check_labels(labels, num_classes)  # before the calibration, which takes seconds
     model = random_model(seed, width_mult, num_classes, size, progress=progress)
-    return write_model(model, out, {"kind": "random", "seed": seed}, size=size)
+    return write_model(model, out, {"kind": "random", "seed": seed}, labels=labels, size=size)
