@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from . import format as wformat
-from .arch import MIN_INPUT, Arch, layer_shapes
+from .arch import MIN_INPUT, Arch
 from .errors import DeviceError, InputError, ModelFormatError
 from .preprocess import preprocess, to_rgb_array
 
@@ -99,9 +99,10 @@ class Engine:
             from .gpu import GpuRunner
             backend = GpuRunner(arrays, arch, meta["padding"], dtype=dtype)
         else:
+            stem, blocks, last, num_classes = arch.core_spec()
             try:
-                backend = _core.Model(arrays, [(b.cin, b.t, b.cout, b.stride) for b in arch.blocks], arch.stem,
-                                      arch.last, arch.num_classes, meta["padding"], isa, threads or default_threads())
+                backend = _core.Model(arrays, blocks, stem, last, num_classes, meta["padding"], isa,
+                                      threads or default_threads())
             except ModelFormatError as e:  # a valid file, but a network the fused core cannot run
                 raise ModelFormatError(f"{os.fspath(path)}: the engine cannot run this network: {e}") from None
         return cls(meta, arch, backend, device)
@@ -127,9 +128,8 @@ class Engine:
     def plan_for(self, height: int, width: int) -> Plan:
         if min(height, width) < MIN_INPUT:
             raise InputError(f"input {height}x{width} is smaller than {MIN_INPUT}x{MIN_INPUT}")
-        core = self._backend.plan(height, width)
-        shapes = layer_shapes(self.arch, height, width, self.meta["padding"])  # the code the core's plan uses
-        layers = [{**shape.__dict__, **info} for shape, info in zip(shapes, core["layers"])]
+        core = self._backend.plan(height, width)  # its layers: shapes (the network table), kernels, chunks
+        layers = core["layers"]
         return Plan((height, width), core["isa"], core.get("threads", 1), core["arena_bytes"], core["ring_bytes"],
                     core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
 

@@ -41,7 +41,7 @@ class WeightFile(NamedTuple):
 
 def expected_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
     """Every array member's name and shape, in network order (csrc/core/network.cc, member_shapes)."""
-    return dict(_core.member_shapes(*arch.core_spec()[:4]))
+    return dict(_core.member_shapes(*arch.core_spec()))
 
 
 def _weight_file(meta: dict, arrays: dict) -> WeightFile:

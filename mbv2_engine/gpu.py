@@ -108,7 +108,8 @@ class GpuRunner:
                    * item * batch for s in shapes]
         return {"isa": f"triton-{self.dtype}-{self.device.type}", "arena_bytes": p.arena_bytes,
                 "ring_bytes": p.scratch_bytes, "largest_expanded_bytes": max(expanded),
-                "unfused_live_bytes": max(unfused), "layers": p.layers}
+                "unfused_live_bytes": max(unfused),
+                "layers": [{**shape.__dict__, **launch} for shape, launch in zip(shapes, p.layers)]}
 
     def plan_for(self, n: int, h: int, w: int) -> GpuPlan:
         key = (n, h, w)

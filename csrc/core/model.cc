@@ -38,22 +38,9 @@ void check_spec(const NetworkSpec& spec, size_t threads) {
   if (spec.blocks[0].t != 1 || spec.blocks[0].residual()) fail("block 0 must have t = 1 and no residual");
 }
 
-std::set<std::string> expected_names(const NetworkSpec& spec) {
-  std::set<std::string> names = {"stem.weight", "stem.bias", "head.weight", "head.bias", "classifier.weight",
-                                 "classifier.bias"};
-  for (size_t i = 0; i < spec.blocks.size(); i++) {
-    std::vector<std::string> convs = {"depthwise.", "project."};
-    if (spec.blocks[i].has_expand()) convs.emplace_back("expand.");
-    for (const auto& conv : convs) {
-      names.insert("blocks." + std::to_string(i) + "." + conv + "weight");
-      names.insert("blocks." + std::to_string(i) + "." + conv + "bias");
-    }
-  }
-  return names;
-}
-
 void check_no_extra_arrays(const ArrayMap& arrays, const NetworkSpec& spec) {
-  const auto expected = expected_names(spec);
+  std::set<std::string> expected;
+  for (const auto& member : member_shapes(spec)) expected.insert(member.first);
   for (const auto& entry : arrays) {
     if (!expected.count(entry.first)) throw Error(Status::kInvalidFormat, "unexpected array '" + entry.first + "'");
   }

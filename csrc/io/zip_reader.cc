@@ -268,16 +268,23 @@ void check_entry(const ZipEntry& entry, std::uint64_t directory_offset) {
   }
 }
 
+// The fields the central and the local header have in common, in the same
+// order: flags, method, time and date, CRC-32, compressed and uncompressed size.
+ZipEntry read_shared_fields(Cursor& header) {
+  ZipEntry entry;
+  entry.flags = header.u16();
+  entry.method = header.u16();
+  header.skip(4);  // modification time and date
+  entry.crc32 = header.u32();
+  entry.compressed_size = header.u32();
+  entry.uncompressed_size = header.u32();
+  return entry;
+}
+
 ZipEntry read_central_header(Cursor& directory) {
   if (directory.u32() != kCentralHeaderSig) fail("central directory entry signature is wrong");
   directory.skip(4);  // versions made by / needed
-  ZipEntry entry;
-  entry.flags = directory.u16();
-  entry.method = directory.u16();
-  directory.skip(4);  // modification time and date
-  entry.crc32 = directory.u32();
-  entry.compressed_size = directory.u32();
-  entry.uncompressed_size = directory.u32();
+  ZipEntry entry = read_shared_fields(directory);
   std::uint16_t name_size = directory.u16();
   std::uint16_t extra_size = directory.u16();
   std::uint16_t comment_size = directory.u16();
@@ -442,13 +449,7 @@ MemberReader ZipReader::open(const ZipEntry& entry) const {
   Cursor local(read_range(source_, entry.local_header_offset, kLocalHeaderSize, what), what);
   if (local.u32() != kLocalHeaderSig) fail(what + " has a wrong signature");
   local.skip(2);  // version needed
-  ZipEntry seen;
-  seen.flags = local.u16();
-  seen.method = local.u16();
-  local.skip(4);  // modification time and date
-  seen.crc32 = local.u32();
-  seen.compressed_size = local.u32();
-  seen.uncompressed_size = local.u32();
+  ZipEntry seen = read_shared_fields(local);
   std::uint16_t name_size = local.u16();
   std::uint16_t extra_size = local.u16();
   std::uint64_t name_offset = entry.local_header_offset + kLocalHeaderSize;
