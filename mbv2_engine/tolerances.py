@@ -52,6 +52,14 @@ TOLERANCES = {
     "gpu_bf16_vs_torch_fp32": (8e-2, 8e-2,
                                "bench/bench_gpu.py: bf16 keeps 7 mantissa bits (~4e-3 relative per rounding), "
                                "8x coarser than fp16, through ~50 layers; logits O(1)"),
+    "import_vs_keras_probs": (1e-4, 1e-3,
+                              "Keras import: the engine's classify probabilities (BN folded in float64 with "
+                              "the file's eps) vs Keras predict on the torch backend (BN applied at run time) "
+                              "in float32; probabilities in [0, 1]; two float32 paths over ~50 layers"),
+    "import_vs_framework": (2e-4, 2e-4,
+                            "ONNX, TFLite and timm imports: the engine's logits vs ONNX Runtime, LiteRT or timm "
+                            "running the same file in float32; as peer_engine_vs_torch, two float32 paths that "
+                            "round in different orders, BN folded on one side or both"),
     "same_engine_rerun": (1e-6, 1e-6,
                           "one engine, one image alone vs inside a batch: the same kernels run in the same "
                           "order, so only a different chunking could move the last bit"),
