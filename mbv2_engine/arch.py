@@ -54,14 +54,28 @@ def build_arch(width_mult: float = 1.0, num_classes: int = 1000) -> Arch:
     return Arch(float(width_mult), int(num_classes), net["stem"], blocks, net["last"])
 
 
-def conv_out(size: int, stride: int) -> int:
-    """Output size of a 3x3 conv, padded the torch way (1 each side) or SAME: both give ceil."""
-    return _core.conv_out(size, stride)
+def conv_out(size: int, stride: int, rule="torch") -> int:
+    """Output size of a 3x3 conv: ceil(size / stride) for "torch" and "same"; a fixed
+    [top, bottom, left, right] rule (rows) gives floor((size + top + bottom - 3) / stride) + 1."""
+    return _core.conv_axis(size, stride, rule)[1]
 
 
-def pad_before(size: int, stride: int, padding: str) -> int:
+def pad_before(size: int, stride: int, rule="torch") -> int:
     """Rows (or columns) of zero padding before the input of a 3x3 conv ("torch": 1; "same": total // 2)."""
-    return _core.pad_before(size, stride, padding)
+    return _core.conv_axis(size, stride, rule)[0]
+
+
+def layer_rules(arch: Arch, padding) -> list:
+    """The padding rule of the stem and of each block's depthwise conv, from the metadata's
+    "padding" (a name for every stride-2 conv, or one rule each); stride-1 convs pad 1 each side."""
+    strided = 1 + sum(b.stride == 2 for b in arch.blocks)
+    rules = iter([padding] * strided if isinstance(padding, str) else list(padding))
+    return [next(rules)] + [next(rules) if b.stride == 2 else "torch" for b in arch.blocks]
+
+
+def hidden_tuples(hidden) -> list[tuple[int, str]]:
+    """The metadata's hidden layers ([{"units", "activation"}]) as the core takes them."""
+    return [(int(layer["units"]), layer["activation"]) for layer in hidden]
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,10 @@ class LayerShape:
     params: int
 
 
-def layer_shapes(arch: Arch, height: int, width: int, padding: str = "torch") -> list[LayerShape]:
-    """Every layer's shapes, multiply-adds and parameters for one image of height x width."""
-    return [LayerShape(**layer) for layer in _core.layer_shapes(*arch.core_spec(), padding, height, width)]
+def layer_shapes(arch: Arch, height: int, width: int, padding="torch", hidden=()) -> list[LayerShape]:
+    """Every layer's shapes, pads, multiply-adds and parameters for one image of height x width.
+
+    `padding` and `hidden` as the weight file's metadata gives them (docs/format.md).
+    """
+    layers = _core.layer_shapes(*arch.core_spec(), padding, height, width, hidden_tuples(hidden))
+    return [LayerShape(**layer) for layer in layers]

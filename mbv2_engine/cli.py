@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import Mbv2Error
+from .errors import InputError, Mbv2Error
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -26,8 +26,19 @@ def cmd_export(args) -> int:
     from .labels import read_labels
 
     labels = read_labels(args.labels) if args.labels else None
-    if args.from_torch:
-        path = export.export_from_torch(args.from_torch, args.output, width_mult=args.width or 1.0,
+    if args.preprocess and not (args.from_onnx or args.from_tflite):
+        raise InputError("--preprocess applies to --from-onnx and --from-tflite (the other sources record theirs)")
+    if args.from_keras:
+        from .importers.keras import export_from_keras
+        path = export_from_keras(args.from_keras, args.output, labels=labels)
+    elif args.from_onnx:
+        from .importers.onnx import export_from_onnx
+        path = export_from_onnx(args.from_onnx, args.output, labels=labels, preprocess=args.preprocess)
+    elif args.from_tflite:
+        from .importers.tflite import export_from_tflite
+        path = export_from_tflite(args.from_tflite, args.output, labels=labels, preprocess=args.preprocess)
+    elif args.from_torch:
+        path = export.export_from_torch(args.from_torch, args.output, width_mult=args.width,
                                         num_classes=args.num_classes, labels=labels)
     else:
         path = export.export_random(args.output, seed=args.seed, width_mult=args.width or 1.0,
@@ -54,8 +65,10 @@ def cmd_info(args) -> int:
     engine = Engine.load(args.model, threads=1, isa=args.isa)
     size = args.size or engine.input_size
     meta = engine.meta
+    hidden = "".join(f"Dense {h['units']} ({h['activation']}) -> " for h in meta["hidden"])
     print(f"{args.model}: MobileNetV2 width {meta['width_mult']}, {engine.num_classes} classes, "
-          f"padding {meta['padding']}, source {meta.get('source')}")
+          f"padding {meta['padding']}, head: pool -> {hidden}classifier -> {meta['activation']}, "
+          f"source {meta['source']}")
     print(engine.plan_for(*size))
     return 0
 
@@ -109,18 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the folder to pass to CMake as mbv2_engine_DIR or CMAKE_PREFIX_PATH, and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("export", help="write a weight file (.npz) from PyTorch weights or random ones")
+    p = sub.add_parser("export", help="write a weight file (.npz) from PyTorch, timm, Keras, ONNX or TFLite "
+                                      "weights, or random ones")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--from-torch", metavar="STATE.pth", help="torchvision-style mobilenet_v2 state dict")
+    src.add_argument("--from-torch", metavar="STATE.pth", help="torchvision mobilenet_v2 or timm mobilenetv2_* state dict")
+    src.add_argument("--from-keras", metavar="MODEL.h5|MODEL.keras",
+                     help="a Keras MobileNetV2 (keras.applications, or a transfer-learning model around one), "
+                          "read with h5py: no TensorFlow or keras needed")
+    src.add_argument("--from-onnx", metavar="MODEL.onnx", help="a float32 MobileNetV2 ONNX graph (torch.onnx or "
+                                                                "tf2onnx style), read with the onnx package")
+    src.add_argument("--from-tflite", metavar="MODEL.tflite",
+                     help="a float32 MobileNetV2 .tflite, read with the tflite schema package: no TensorFlow")
     src.add_argument("--random", action="store_true", help="random weights, BN calibrated on random inputs")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz")
-    p.add_argument("--width", type=float, help="width multiplier (default 1.0)")
+    p.add_argument("--width", type=float,
+                   help="width multiplier (default: detected from a state dict's shapes; 1.0 for --random)")
     p.add_argument("--num-classes", type=int, help="class count (default: from the state dict, or 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (--random)")
     p.add_argument("--size", type=parse_size, default=(224, 224), help="input size H or HxW (--random)")
     p.add_argument("--labels", metavar="FILE|imagenet",
                    help="class names, one a line (or 'imagenet': the 1000 ImageNet-1k names that ship with "
                         "the package); their count must equal the class count")
+    p.add_argument("--preprocess", choices=("keras", "torchvision"),
+                   help="the input scaling to record, for --from-onnx and --from-tflite, whose files do not say it "
+                        "(default: keras, inputs in [-1, 1], for NHWC graphs and .tflite; torchvision's ImageNet "
+                        "mean and std for NCHW ONNX graphs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from . import format as wformat
-from .arch import MIN_INPUT, Arch
+from .arch import MIN_INPUT, Arch, hidden_tuples
 from .errors import DeviceError, InputError, ModelFormatError
 from .preprocess import preprocess, to_rgb_array
 
@@ -97,12 +97,16 @@ class Engine:
         arrays, meta, arch = wformat.load(path)
         if device == "cuda":
             from .gpu import GpuRunner
+            if meta["hidden"] or not isinstance(meta["padding"], str):
+                raise DeviceError(f"{os.fspath(path)}: the GPU path runs MobileNetV2 with 'torch' or 'same' "
+                                  f"padding and no hidden Dense layers; this model has padding "
+                                  f"{meta['padding']!r} and {len(meta['hidden'])} hidden layers: use the CPU")
             backend = GpuRunner(arrays, arch, meta["padding"], dtype=dtype)
         else:
             stem, blocks, last, num_classes = arch.core_spec()
             try:
                 backend = _core.Model(arrays, blocks, stem, last, num_classes, meta["padding"], isa,
-                                      threads or default_threads())
+                                      threads or default_threads(), hidden_tuples(meta["hidden"]))
             except ModelFormatError as e:  # a valid file, but a network the fused core cannot run
                 raise ModelFormatError(f"{os.fspath(path)}: the engine cannot run this network: {e}") from None
         return cls(meta, arch, backend, device)
@@ -145,10 +149,11 @@ class Engine:
         layers = self.plan_for(h, w).layers  # checks the size too
         x = np.random.default_rng(0).standard_normal((1, 3, h, w), dtype=np.float32)
         seconds = self._backend.profile(x, repeats=repeats)
-        macs = [L["macs"] for L in layers[1:-2]]
+        blocks = len(self.arch.blocks)
+        macs = [L["macs"] for L in layers[1:blocks + 1]]
         macs[0] += layers[0]["macs"]
-        macs[-1] += layers[-2]["macs"] + layers[-1]["macs"]
-        names = [L["name"] for L in layers[1:-2]]
+        macs[-1] += sum(L["macs"] for L in layers[blocks + 1:])  # head, hidden layers, classifier
+        names = [L["name"] for L in layers[1:blocks + 1]]
         names[0], names[-1] = f"stem+{names[0]}", f"{names[-1]}+head+classifier"
         return [{"name": n, "ms": t * 1e3, "macs": m, "gflops": 2 * m / t / 1e9}
                 for n, t, m in zip(names, seconds, macs)]
@@ -156,8 +161,10 @@ class Engine:
     def run(self, x, as_numpy: bool = False):
         """Logits: (K,) for one image (path, PIL image, uint8 HxWx3), (N, K) for a float batch.
 
-        The CPU engine returns numpy; the GPU engine a torch tensor on the device,
-        or numpy with `as_numpy=True`.
+        Logits are the classifier's outputs, before the activation the source
+        model applied after it (`activation`: softmax or sigmoid), which
+        `classify` applies. The CPU engine returns numpy; the GPU engine a
+        torch tensor on the device, or numpy with `as_numpy=True`.
         """
         batch, single = self._as_batch(x)
         logits = self._backend.run(batch)  # the CPU engine raises InputError for NaN and infinities
@@ -165,18 +172,31 @@ class Engine:
             logits = logits.cpu().numpy()
         return logits[0] if single else logits
 
+    @property
+    def activation(self) -> str:
+        """What the source model applied after the classifier: "none", "softmax" or "sigmoid"."""
+        return self.meta["activation"]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The model's probabilities from its logits (..., K), in float64: a sigmoid per class for a
+        model that ends in one, else the softmax (what Keras's `predict` returns for a softmax model)."""
+        logits = np.asarray(logits, np.float64)
+        if self.activation == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-logits))
+        p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return p / p.sum(axis=-1, keepdims=True)
+
     def classify(self, x, top_k: int = 5):
         """Top-k predictions: a list of `Prediction` for an image, a list of lists for a batch."""
         if not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive int, got {top_k!r}")
-        logits = self.run(x, as_numpy=True).astype(np.float64)
+        logits = self.run(x, as_numpy=True)
         single = logits.ndim == 1
-        preds = [self._top_k(row, min(top_k, self.num_classes)) for row in np.atleast_2d(logits)]
+        probs = self.probabilities(np.atleast_2d(logits))
+        preds = [self._top_k(row, min(top_k, self.num_classes)) for row in probs]
         return preds[0] if single else preds
 
-    def _top_k(self, logits: np.ndarray, k: int) -> list[Prediction]:
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+    def _top_k(self, p: np.ndarray, k: int) -> list[Prediction]:
         order = np.argsort(-p, kind="stable")[:k]
         names = self.labels
         return [Prediction(int(i), names[i] if names else f"class {i}", float(p[i])) for i in order]

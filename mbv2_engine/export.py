@@ -17,6 +17,7 @@ from tqdm import tqdm
 from . import format as wformat
 from .arch import Arch, build_arch
 from .errors import ModelFileNotFoundError, ModelFormatError, StateDictError
+from .importers import timm as timm_import
 from .labels import check_labels
 from .torch_model import MobileNetV2
 
@@ -176,13 +177,19 @@ def _state_dict(src) -> Mapping:
     return obj
 
 
-def export_from_torch(src, out, width_mult: float = 1.0, num_classes: int | None = None,
+def export_from_torch(src, out, width_mult: float | None = None, num_classes: int | None = None,
                       labels=None) -> str:
-    """Write a weight file from torchvision mobilenet_v2 weights (path, checkpoint, state dict or module)."""
-    arrays = fold_state_dict(_state_dict(src), width_mult, num_classes)
+    """Write a weight file from torchvision mobilenet_v2 or timm mobilenetv2_* weights (path, checkpoint,
+    state dict or module); `width_mult` None: detected from the shapes."""
+    state_dict = _state_dict(src)
+    rekeyed = timm_import.to_torchvision(state_dict)  # None: torchvision's keys; StateDictError: neither layout
+    layout = "torchvision" if rekeyed is None else "timm"
+    state_dict = state_dict if rekeyed is None else rekeyed
+    width_mult = timm_import.resolve_width(state_dict, width_mult, layout)
+    arrays = fold_state_dict(state_dict, width_mult, num_classes)
     arch = build_arch(width_mult, arrays["classifier.bias"].shape[0])
     name = os.path.basename(os.fspath(src)) if isinstance(src, (str, os.PathLike)) else None
-    return _save(out, arrays, arch, {"kind": "torch", "file": name}, labels)
+    return _save(out, arrays, arch, {"kind": "torch" if rekeyed is None else "timm", "file": name}, labels)
 
 
 # ---- random calibrated models -----------------------------------------------

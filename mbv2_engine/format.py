@@ -1,4 +1,4 @@
-"""Write weight files, format version 1 (docs/format.md); read them through the core.
+"""Write weight files, format version 2 (docs/format.md); read them (versions 1 and 2) through the core.
 
 Reading is the C++ reader's job (csrc/io, bound as `_core.read_weight_file`),
 the same code the C API uses, so both front doors accept and refuse exactly
@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from .arch import Arch, build_arch
+from .arch import Arch, build_arch, hidden_tuples
 from .errors import Mbv2Error, ModelFormatError
 
 FORMAT_NAME = _core.FORMAT_NAME
@@ -39,9 +39,10 @@ class WeightFile(NamedTuple):
     arch: Arch
 
 
-def expected_shapes(arch: Arch) -> dict[str, tuple[int, ...]]:
-    """Every array member's name and shape, in network order (csrc/core/network.cc, member_shapes)."""
-    return dict(_core.member_shapes(*arch.core_spec()))
+def expected_shapes(arch: Arch, hidden=()) -> dict[str, tuple[int, ...]]:
+    """Every array member's name and shape, in network order (csrc/core/network.cc, member_shapes);
+    `hidden` is the metadata's list of hidden Dense layers."""
+    return dict(_core.member_shapes(*arch.core_spec(), hidden_tuples(hidden)))
 
 
 def _weight_file(meta: dict, arrays: dict) -> WeightFile:
@@ -62,6 +63,8 @@ def save(path, arrays: dict, meta: dict, compressed: bool = False) -> str:
     """Write a weight file; `format` and `version` are filled in. Refuses what `load` would refuse."""
     path = os.fspath(path)
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
+    if meta["version"] == FORMAT_VERSION:  # a plain MobileNetV2 head unless the caller says otherwise
+        meta = {"hidden": [], "activation": "none", **meta}
     try:
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as e:

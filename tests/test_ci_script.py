@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 CI = Path(__file__).resolve().parents[1] / ".ci"
-STEPS = ("apt-get", "pip", "pytest", "cpp-tests", "neon-tests")
+STEPS = ("apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "neon-tests")
+SCRIPTS = ("-tests", "-venv")  # steps that are scripts in .ci/, not commands on the PATH
 
 
 def _executable(path: Path, body: str) -> None:
@@ -24,7 +25,7 @@ def run_ci(tmp_path: Path, failing: str | None) -> tuple[int, list[str]]:
     bin_dir.mkdir()
     for step in STEPS:
         body = f'echo {step} >> "{log}"\n' + ("exit 1\n" if step == failing else "")
-        target = tmp_path / ".ci" / f"{step}.sh" if step.endswith("-tests") else bin_dir / step
+        target = tmp_path / ".ci" / f"{step}.sh" if step.endswith(SCRIPTS) else bin_dir / step
         _executable(target, body)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     rc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True).returncode
@@ -33,10 +34,10 @@ def run_ci(tmp_path: Path, failing: str | None) -> tuple[int, list[str]]:
 
 def test_every_step_runs_when_all_pass(tmp_path):
     rc, ran = run_ci(tmp_path, None)
-    assert rc == 0 and ran == ["apt-get", "apt-get", "pip", "pytest", "cpp-tests", "neon-tests"]
+    assert rc == 0 and ran == ["apt-get", "apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "neon-tests"]
 
 
-@pytest.mark.parametrize("failing", ["pip", "pytest", "cpp-tests"])
+@pytest.mark.parametrize("failing", ["torchvision-venv", "pip", "pytest", "cpp-tests"])
 def test_a_failing_step_stops_the_run(tmp_path, failing):
     rc, ran = run_ci(tmp_path, failing)
     assert rc != 0, f"{failing} failed but .ci/run exited 0 after running {ran}"

@@ -251,11 +251,76 @@ def test_network_table():
 
 
 def test_conv_arithmetic():
-    assert [_core.conv_out(n, 2) for n in (1, 7, 8, 224)] == [1, 4, 4, 112]
-    assert [_core.pad_before(n, 2, "same") for n in (7, 8, 224)] == [1, 0, 0]
-    assert _core.pad_before(8, 2, "torch") == 1
-    with pytest.raises(InputError, match="stride"):
-        _core.conv_out(8, 0)
+    """(zero rows before, output size) of one axis: torch and SAME give ceil(n / 2), a fixed rule
+    floor((n + top + bottom - 3) / 2) + 1; stride-1 convs pad 1 whatever the rule."""
+    assert [_core.conv_axis(n, 2, "torch") for n in (1, 7, 8, 224)] == [(1, 1), (1, 4), (1, 4), (1, 112)]
+    assert [_core.conv_axis(n, 2, "same") for n in (7, 8, 224)] == [(1, 4), (0, 4), (0, 112)]
+    assert [_core.conv_axis(n, 2, [0, 1, 1, 1]) for n in (7, 8)] == [(0, 3), (0, 4)]  # rows: top, bottom
+    assert _core.conv_axis(7, 2, [1, 1, 0, 0]) == (1, 4) and _core.conv_axis(7, 2, [0, 0, 0, 0]) == (0, 3)
+    assert _core.conv_axis(7, 1, [0, 0, 0, 0]) == (1, 7)
+    with pytest.raises(InputError, match="too short for a 3x3 conv padded by 0 and 1"):
+        _core.conv_axis(1, 2, [0, 1, 0, 1])
+    for bad, message in ((0, "stride"), (3, "stride")):
+        with pytest.raises(InputError, match=message):
+            _core.conv_axis(8, bad, "torch")
+    for rule in ([0, 2, 0, 1], [0, 1, 0], "valid", [True, 0, 0, 1]):
+        with pytest.raises(InputError, match="padding"):
+            _core.conv_axis(8, 2, rule)
+
+
+# A Keras-style transfer-learning head on a network with every kind of stride-2 padding rule.
+V2_HIDDEN = [{"units": 24, "activation": "relu"}, {"units": 13, "activation": "relu6"},
+             {"units": 9, "activation": "none"}]
+V2_PADDING = ["same", [0, 1, 0, 1], [1, 1, 0, 1], [0, 0, 1, 1], [1, 0, 0, 0]]
+
+
+def with_head(arch, arrays, hidden, seed=5):
+    """`arrays` with random hidden layers before a classifier resized to match."""
+    rng = np.random.default_rng(seed)
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("classifier.")}
+    inputs = arch.last
+    for j, layer in enumerate(hidden):
+        arrays[f"hidden.{j}.weight"] = rng.normal(0, 1.5 / np.sqrt(inputs), (layer["units"], inputs)).astype(np.float32)
+        arrays[f"hidden.{j}.bias"] = rng.normal(0.2, 0.5, layer["units"]).astype(np.float32)
+        inputs = layer["units"]
+    arrays["classifier.weight"] = rng.normal(0, 1 / np.sqrt(inputs), (arch.num_classes, inputs)).astype(np.float32)
+    arrays["classifier.bias"] = rng.normal(0, 0.3, arch.num_classes).astype(np.float32)
+    return arrays
+
+
+@pytest.mark.parametrize("isa", _core.available_isas())
+@pytest.mark.parametrize("h,w", [(48, 47), (65, 48), (97, 131), (224, 224)])
+def test_hidden_layers_and_fixed_padding_match_reference(isa, h, w):
+    """Format version 2's head and per-conv padding rules through every ISA's kernels, at odd and even sizes."""
+    arch, arrays, _ = network(0.35)
+    arrays = with_head(arch, arrays, V2_HIDDEN)
+    hidden = [(layer["units"], layer["activation"]) for layer in V2_HIDDEN]
+    model = make_model(arch, arrays, V2_PADDING, isa=isa, threads=2, hidden=hidden)
+    x = batch(2, h, w, seed=h * w)
+    expected = reference.forward(arrays, arch, x, V2_PADDING, V2_HIDDEN)
+    assert np.abs(expected).max() > 0.1, "degenerate weights: logits vanished"
+    assert_close(model.run(x), expected, "f32_network_vs_f64")
+    shapes = {s.name: s for s in layer_shapes(arch, h, w, V2_PADDING, V2_HIDDEN)}
+    assert shapes["stem"].pad == (_core.conv_axis(h, 2, "same")[0], _core.conv_axis(w, 2, "same")[0])
+    assert shapes["block1"].out_hw == tuple(_core.conv_axis(n, 2, [0, 1, 0, 1])[1] for n in shapes["block1"].in_hw)
+    assert [shapes[f"hidden{j}"].cout for j in range(3)] == [24, 13, 9] and shapes["classifier"].cin == 9
+
+
+def test_an_input_too_small_for_fixed_padding_is_refused():
+    """Fixed pads can shrink a map faster than SAME: at 32x33, block 13's input is 1 row, short of a window."""
+    arch, arrays, _ = network(0.35)
+    model = make_model(arch, arrays, V2_PADDING)
+    with pytest.raises(InputError, match="input 32x33 is too small for this model's padding: at block 13, a side "
+                                         "of 1 is too short for a 3x3 conv padded by 1 and 0"):
+        model.run(batch(1, 32, 33))
+
+
+def test_padding_rules_must_match_the_strided_convs():
+    arch, arrays, _ = network(0.35)
+    with pytest.raises(ModelFormatError, match="'padding' lists 4 rules; the network has 5 stride-2 3x3 convs"):
+        make_model(arch, arrays, V2_PADDING[:4])
+    with pytest.raises(InputError, match="activation must be 'relu', 'relu6' or 'none', got 'gelu'"):
+        make_model(arch, with_head(arch, arrays, V2_HIDDEN[:1]), "torch", hidden=[(24, "gelu")])
 
 
 def test_member_shapes_name_every_array():
@@ -268,7 +333,7 @@ def _meta(arch, size=(40, 48)):
     return {"format": _core.FORMAT_NAME, "version": _core.FORMAT_VERSION, "width_mult": arch.width_mult,
             "num_classes": arch.num_classes, "input_size": list(size), "padding": "torch",
             "preprocess": {"crop_fraction": 0.875, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-            "labels": None, "source": {"test": True}}
+            "labels": None, "hidden": [], "activation": "none", "source": {"test": True}}
 
 
 def test_read_weight_file_hands_over_the_arrays(tmp_path):

@@ -1,4 +1,4 @@
-"""Weight file v1: a round trip, and every refusal of docs/format.md with the culprit named."""
+"""Weight files (format versions 1 and 2): round trips, and every refusal of docs/format.md with the culprit named."""
 import json
 import struct
 import zipfile
@@ -22,9 +22,9 @@ def arrays():
 
 @pytest.fixture
 def meta():
-    return {"format": wformat.FORMAT_NAME, "version": 1, "width_mult": 0.35, "num_classes": 10,
+    return {"format": wformat.FORMAT_NAME, "version": 2, "width_mult": 0.35, "num_classes": 10,
             "input_size": [64, 48], "padding": "torch", "preprocess": wformat.TORCHVISION_PREPROCESS,
-            "labels": None, "source": {"kind": "test"}}
+            "labels": None, "hidden": [], "activation": "none", "source": {"kind": "test"}}
 
 
 def write_raw(path, arrays, meta):
@@ -146,9 +146,60 @@ def test_wrong_format_name(tmp_path, arrays, meta):
 
 
 def test_newer_version(tmp_path, arrays, meta):
-    meta.update(version=2, new_key=True)  # a newer file may add keys: the version error comes first
+    meta.update(version=3, new_key=True)  # a newer file may add keys: the version error comes first
     refused(write_raw(tmp_path / "m.npz", arrays, meta), UnsupportedVersionError,
-            "version 2", "reads version 1", "upgrade mbv2-engine")
+            "version 3", "reads versions 1 to 2", "upgrade mbv2-engine")
+
+
+def test_version_1_loads_with_version_2s_defaults(tmp_path, arrays, meta):
+    del meta["hidden"], meta["activation"]
+    meta["version"] = 1
+    loaded = wformat.load(write_raw(tmp_path / "m.npz", arrays, meta))
+    assert loaded.meta == {**meta, "hidden": [], "activation": "none"}
+
+
+def test_version_2_keys_are_refused_in_version_1(tmp_path, arrays, meta):
+    meta["version"] = 1
+    refused(write_raw(tmp_path / "m.npz", arrays, meta), ModelFormatError,
+            "unknown ['activation', 'hidden'] keys (format version 1 has exactly")
+
+
+def v2_head_arrays(arrays, units=(12, 7)):
+    """`arrays` with hidden layers of these units before the classifier (random weights)."""
+    rng = np.random.default_rng(1)
+    shapes = wformat.expected_shapes(ARCH, [{"units": u, "activation": "relu"} for u in units])
+    return {k: arrays[k] if k in arrays and arrays[k].shape == s else rng.standard_normal(s).astype(np.float32)
+            for k, s in shapes.items()}
+
+
+def test_round_trip_version_2_head_and_padding(tmp_path, arrays, meta):
+    meta.update(hidden=[{"units": 12, "activation": "relu"}, {"units": 7, "activation": "relu6"}],
+                activation="softmax", padding=["same", [0, 1, 0, 1], [1, 1, 1, 1], [0, 0, 1, 0], "same"])
+    path = wformat.save(tmp_path / "m.npz", v2_head_arrays(arrays), meta)
+    loaded, meta2, _ = wformat.load(path)
+    assert meta2 == meta
+    assert loaded["hidden.1.weight"].shape == (7, 12) and loaded["classifier.weight"].shape == (10, 7)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"padding": ["same"] * 4}, "or a list of 5 rules"),
+    ({"padding": ["same", [0, 1, 0, 2], "same", "same", "same"]}, "of 0 or 1, got"),
+    ({"padding": ["same", [0, 1, 0], "same", "same", "same"]}, "of 0 or 1, got"),
+    ({"hidden": [{"units": 0, "activation": "relu"}]}, "'hidden[0]' 'units' must be an integer in [1, 4096]"),
+    ({"hidden": [{"units": 5, "activation": "gelu"}]}, "'activation' must be one of ['relu', 'relu6', 'none']"),
+    ({"hidden": [{"units": 5}]}, "missing ['activation'] keys"),
+    ({"hidden": {"units": 5}}, "'hidden' must be a list of at most 8 layers"),
+    ({"activation": "tanh"}, "'activation' must be one of ['none', 'softmax', 'sigmoid'], got 'tanh'"),
+])
+def test_bad_version_2_keys(tmp_path, arrays, meta, change, fragment):
+    meta.update(change)
+    refused(write_raw(tmp_path / "m.npz", arrays, meta), ModelFormatError, fragment)
+
+
+def test_hidden_members_must_match_the_metadata(tmp_path, arrays, meta):
+    meta["hidden"] = [{"units": 12, "activation": "relu"}]
+    refused(write_raw(tmp_path / "m.npz", arrays, meta), ModelFormatError,
+            "missing ['hidden.0.weight', 'hidden.0.bias']")
 
 
 @pytest.mark.parametrize("version", [0, "1", 1.0, True, None])

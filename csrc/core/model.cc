@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <set>
 
 #include "core/fused_block.h"
@@ -32,6 +33,9 @@ void check_spec(const NetworkSpec& spec, size_t threads) {
     if (b.t == 0 || b.cout == 0) fail(name + " needs t >= 1 and cout >= 1");
     if (b.stride != 1 && b.stride != 2) fail(name + " has stride " + std::to_string(b.stride) + ", expected 1 or 2");
     cin = b.cout;
+  }
+  for (const DenseSpec& d : spec.hidden) {
+    if (d.units == 0) fail("every hidden layer needs units >= 1");
   }
   // Stem fusion feeds block 0's ring straight from the stem conv, so the stem
   // output must be its depthwise input and is never available as a residual.
@@ -109,7 +113,13 @@ Model::Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, s
     blocks_.push_back(pack_block(arrays, "blocks." + std::to_string(i) + ".", spec_.blocks[i], ks_));
   }
   head_ = pack_conv(arrays, "head.", {spec_.last, spec_.blocks.back().cout}, ks_.head.nr, true);
-  classifier_ = pack_conv(arrays, "classifier.", {spec_.num_classes, spec_.last}, ks_.project.nr, false);
+  size_t inputs = spec_.last;
+  for (size_t j = 0; j < spec_.hidden.size(); j++) {
+    dense_.push_back(pack_conv(arrays, "hidden." + std::to_string(j) + ".", {spec_.hidden[j].units, inputs},
+                               ks_.project.nr, false));
+    inputs = spec_.hidden[j].units;
+  }
+  dense_.push_back(pack_conv(arrays, "classifier.", {spec_.num_classes, inputs}, ks_.project.nr, false));
   if (threads_ > 1) pool_ = std::make_unique<ThreadPool>(threads_);
 }
 
@@ -210,8 +220,8 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
     std::vector<double> blocks(blocks_.size(), 0.0);
     for (size_t s = 0; s < steps.size(); s++) {
       const Step& step = plan->steps[s];
-      const bool last = step.kind == Step::kHead || step.kind == Step::kClassifier;
-      blocks[last ? blocks_.size() - 1 : step.block] += steps[s];
+      const bool last = step.kind == Step::kHead || step.kind == Step::kDense;
+      blocks[last ? blocks_.size() - 1 : step.index] += steps[s];
     }
     for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], blocks[i]);
   }
@@ -247,10 +257,10 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   const Step& s = plan.steps[step];
   switch (s.kind) {
     case Step::kLoad: return run_load(plan, job, share);
-    case Step::kBlock: return run_block(plan, job, s.block, share);
-    case Step::kAddHalves: return run_add_halves(plan, job, s.block, share);
+    case Step::kBlock: return run_block(plan, job, s.index, share);
+    case Step::kAddHalves: return run_add_halves(plan, job, s.index, share);
     case Step::kHead: return run_head(plan, job, share);
-    case Step::kClassifier: return run_classifier(plan, job, share);
+    case Step::kDense: return run_dense(plan, job, s.index, share);
   }
 }
 
@@ -269,7 +279,7 @@ void Model::run_block(const Plan& plan, const ImageJob& job, size_t i, Share sha
   const PackedBlock& block = blocks_[i];
   float* mine = arena + a.scratch + share.index * a.member_stride;
   const BlockScratch scratch{mine + a.ring, mine + a.tile};
-  const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.padding);
+  const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.stem_pad);
   const TensorSource tensor(ks_, block, i > 0 ? block_out(plan, arena, i - 1) : nullptr, g.w);
   const RowSource& source = i == 0 ? static_cast<const RowSource&>(stem) : tensor;
   const float* residual = block.spec.residual() ? block_out(plan, arena, i - 1) : nullptr;
@@ -312,12 +322,20 @@ void Model::run_head(const Plan& plan, const ImageJob& job, Share share) const {
   });
 }
 
-void Model::run_classifier(const Plan& plan, const ImageJob& job, Share share) const {
-  const PackedConv& fc = classifier_;
+void Model::run_dense(const Plan& plan, const ImageJob& job, size_t j, Share share) const {
+  const ArenaLayout& a = plan.arena;
+  const PackedConv& fc = dense_[j];
+  const bool classifier = j == spec_.hidden.size();
+  const float* in = job.arena + (j == 0 ? a.pooled : a.dense + a.dense_offsets[j - 1]);
+  float* out = classifier ? job.logits : job.arena + a.dense + a.dense_offsets[j];
+  const Activation act = classifier ? Activation::kNone : spec_.hidden[j].activation;
   share.claim((fc.n + fc.nr - 1) / fc.nr, [&](size_t p0, size_t p1) {
     const size_t n0 = p0 * fc.nr, n1 = std::min(p1 * fc.nr, fc.n);
-    ks_.project.fn(1, n1 - n0, fc.k, job.arena + plan.arena.pooled, fc.k, fc.panels.data() + p0 * fc.panel_stride,
-                   fc.panel_stride, fc.bias.data() + n0, nullptr, job.logits + n0, fc.n);
+    ks_.project.fn(1, n1 - n0, fc.k, in, fc.k, fc.panels.data() + p0 * fc.panel_stride, fc.panel_stride,
+                   fc.bias.data() + n0, nullptr, out + n0, fc.n);
+    if (act == Activation::kNone) return;
+    const float top = act == Activation::kRelu6 ? 6.0f : std::numeric_limits<float>::infinity();
+    for (size_t n = n0; n < n1; n++) out[n] = std::min(std::max(out[n], 0.0f), top);
   });
 }
 

@@ -68,12 +68,13 @@ class Model {
   // halves), the head and the classifier (output channels).
   void run_step(const Plan& plan, const ImageJob& job, size_t step, Share share) const;
   // One function per step kind: share's image rows, output rows or halves,
-  // elements of the halves' sum, head channels, classifier outputs.
+  // elements of the halves' sum, head channels, a Dense layer's outputs.
   void run_load(const Plan& plan, const ImageJob& job, Share share) const;
   void run_block(const Plan& plan, const ImageJob& job, size_t i, Share share) const;
   void run_add_halves(const Plan& plan, const ImageJob& job, size_t i, Share share) const;
   void run_head(const Plan& plan, const ImageJob& job, Share share) const;
-  void run_classifier(const Plan& plan, const ImageJob& job, Share share) const;
+  // Dense layer j: hidden layer j of the head, the classifier when j == spec.hidden.size().
+  void run_dense(const Plan& plan, const ImageJob& job, size_t j, Share share) const;
   // Every step of one image on the calling thread; step_seconds, when given,
   // receives each step's time.
   void run_image(const Plan& plan, const ImageJob& job, std::vector<double>* step_seconds = nullptr) const;
@@ -83,7 +84,8 @@ class Model {
   NetworkSpec spec_;
   KernelSet ks_;
   size_t threads_;
-  PackedConv stem_, head_, classifier_;
+  PackedConv stem_, head_;
+  std::vector<PackedConv> dense_;  // the hidden layers, then the classifier
   std::vector<PackedBlock> blocks_;
 
   std::unique_ptr<ThreadPool> pool_;  // threads_ - 1 workers; null when threads_ == 1

@@ -42,15 +42,17 @@ void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
   plan.steps.push_back({Step::kLoad});
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     const LayerShape& shape = shapes[i + 1];
-    plan.blocks.push_back(block_geometry(spec.blocks[i], shape.in_h, shape.in_w, spec.padding, ks));
+    plan.blocks.push_back(block_geometry(spec.blocks[i], shape.in_h, shape.in_w, ks));
     plan.layers.push_back(layer_plan(shape, plan.blocks.back().chunk, block_kernels(spec.blocks[i], ks)));
     plan.steps.push_back({Step::kBlock, i});
     if (plan.blocks.back().half) plan.steps.push_back({Step::kAddHalves, i});
   }
   plan.steps.push_back({Step::kHead});
-  plan.steps.push_back({Step::kClassifier});
-  plan.layers.push_back(layer_plan(shapes[shapes.size() - 2], 0, {ks.head.name}));
-  plan.layers.push_back(layer_plan(shapes.back(), 0, {ks.project.name}));
+  plan.layers.push_back(layer_plan(shapes[spec.blocks.size() + 1], 0, {ks.head.name}));
+  for (size_t j = 0; j <= spec.hidden.size(); j++) {
+    plan.steps.push_back({Step::kDense, j});
+    plan.layers.push_back(layer_plan(shapes[spec.blocks.size() + 2 + j], 0, {ks.project.name}));
+  }
 }
 
 void plan_arena(const NetworkSpec& spec, Plan& plan) {
@@ -74,7 +76,13 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
   a.tile = 0;
   a.ring = a.tile + align16(tile);
   a.member_stride = a.ring + align16(ring);
-  a.scratch = a.pooled + align16(spec.last);
+  a.dense = a.pooled + align16(spec.last);
+  size_t dense = 0;
+  for (const DenseSpec& d : spec.hidden) {
+    a.dense_offsets.push_back(dense);
+    dense += align16(d.units);
+  }
+  a.scratch = a.dense + dense;
   a.total = a.scratch + a.members * a.member_stride;
   plan.ring_bytes = a.members * align16(ring) * sizeof(float);
   plan.arena_bytes = a.total * sizeof(float) - plan.ring_bytes;

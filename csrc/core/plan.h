@@ -23,8 +23,11 @@ struct LayerPlan : LayerShape {
 // time block 1 writes; the head reads the last block's output from there.
 // Each member of a thread team then has its own scratch region: a ring and a
 // depthwise tile, at scratch + member * member_stride + ring (or tile).
+// The hidden Dense layers' outputs follow the pooled vector, each at
+// dense + dense_offsets[j].
 struct ArenaLayout {
-  size_t x = 0, y = 0, pooled = 0;  // shared by the team
+  size_t x = 0, y = 0, pooled = 0, dense = 0;  // shared by the team
+  std::vector<size_t> dense_offsets;
   size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0;
   size_t total = 0;
 };
@@ -32,17 +35,17 @@ struct ArenaLayout {
 // One step of an image: ThreadPool::run runs a step's shares at once, and a
 // step starts when the one before it is done.
 struct Step {
-  enum Kind { kLoad, kBlock, kAddHalves, kHead, kClassifier } kind;
-  size_t block = 0;  // for kBlock and kAddHalves
+  enum Kind { kLoad, kBlock, kAddHalves, kHead, kDense } kind;
+  size_t index = 0;  // the block (kBlock, kAddHalves) or Dense layer (kDense: hidden j, the classifier last)
 };
 
 struct Plan {
   size_t height = 0, width = 0;
   std::vector<BlockGeometry> blocks;
   // Load, each block (followed by kAddHalves where BlockGeometry::half is
-  // set), head, classifier.
+  // set), head, the hidden Dense layers, classifier.
   std::vector<Step> steps;
-  std::vector<LayerPlan> layers;  // stem, blocks, head, classifier
+  std::vector<LayerPlan> layers;  // stem, blocks, head, hidden layers, classifier
   ArenaLayout arena;
   size_t threads = 1;                 // members of the team the arena is laid out for
   size_t arena_bytes = 0;             // everything but the ring buffers

@@ -20,14 +20,14 @@ void TensorSource::produce(size_t iy, size_t c0, size_t channels, float* dst) co
 }
 
 StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
-                       Padding padding)
+                       const PadRule& pad)
     : ks_(ks),
       stem_(stem),
       image_(padded_image),
       h_(h),
-      wo_(conv_out(w, 2)),
-      pad_top_(pad_before(h, 2, padding)),
-      pad_left_(pad_before(w, 2, padding)),
+      wo_(conv_cols(w, 2, pad).out),
+      pad_top_(conv_rows(h, 2, pad).pad_before),
+      pad_left_(conv_cols(w, 2, pad).pad_before),
       row_stride_((w + 2) * 3) {}
 
 void StemSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {

@@ -39,7 +39,7 @@ class TensorSource : public RowSource {
 class StemSource : public RowSource {
  public:
   StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,
-             Padding padding);
+             const PadRule& pad);
   void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
 
  private:

@@ -68,9 +68,9 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g)
 
 }  // namespace
 
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks) {
-  BlockGeometry g{h, w, conv_out(h, spec.stride), conv_out(w, spec.stride), pad_before(h, spec.stride, padding),
-                  pad_before(w, spec.stride, padding), 0, 0, 0};
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const KernelSet& ks) {
+  const ConvAxis rows = conv_rows(h, spec.stride, spec.pad), cols = conv_cols(w, spec.stride, spec.pad);
+  BlockGeometry g{h, w, rows.out, cols.out, rows.pad_before, cols.pad_before, 0, 0, 0};
   choose_tiling(spec, ks, g);
   return g;
 }

@@ -42,7 +42,8 @@ struct BlockGeometry {
 // several output rows is computed one slice of hidden channels at a time, so
 // each slice's expand, depthwise and projection weights are read once per
 // tile rather than once per 7-pixel row.
-BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, Padding padding, const KernelSet& ks);
+// The block pads as spec.pad says (conv_rows, conv_cols).
+BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const KernelSet& ks);
 
 // Ring buffer: the input rows under one tile ((tile_rows - 1) x stride + 3),
 // each (w + 2) pixels x slice; zero columns either side stand in for

@@ -19,10 +19,16 @@ using Names = std::vector<std::string>;
 
 const std::string kMetaMember = "__meta__";
 const std::string kNpySuffix = ".npy";
-const Names kMetaKeys = {"format", "version", "width_mult", "num_classes", "input_size",
-                         "padding", "preprocess", "labels", "source"};
+// Version 1's keys; version 2 adds the head's hidden layers and the output activation.
+const Names kMetaKeysV1 = {"format", "version", "width_mult", "num_classes", "input_size",
+                           "padding", "preprocess", "labels", "source"};
+const Names kMetaKeysV2 = {"format", "version", "width_mult", "num_classes", "input_size", "padding",
+                           "preprocess", "labels", "hidden", "activation", "source"};
 const Names kPreprocessKeys = {"crop_fraction", "mean", "std"};
+const Names kHiddenKeys = {"units", "activation"};
 const Names kPaddings = {"torch", "same"};
+const Names kHiddenActivations = {"relu", "relu6", "none"};
+const Names kOutputActivations = {"none", "softmax", "sigmoid"};
 // complex128, the widest plain dtype: a member of the right shape but another
 // dtype still gets through to the dtype check and its message.
 constexpr std::uint64_t kMaxItemSize = 16;
@@ -85,12 +91,12 @@ std::string differences(std::set<std::string> have, const Names& want, const std
   return out;
 }
 
-void check_keys(const json& object, const Names& keys, const std::string& what) {
+void check_keys(const json& object, const Names& keys, const std::string& what, int version) {
   std::set<std::string> have;
   for (const auto& item : object.items()) have.insert(item.key());
   std::string diff = differences(std::move(have), keys, "unknown");
   if (!diff.empty()) {
-    fail(what + ": " + diff + " keys (format version " + std::to_string(kFormatVersion) + " has exactly " +
+    fail(what + ": " + diff + " keys (format version " + std::to_string(version) + " has exactly " +
          py_list(keys) + ")");
   }
 }
@@ -116,12 +122,58 @@ void check_version(const json& meta) {
   // 2, 2.0 and 1e30 all name a later version; only the refusal's kind differs from "version": "x".
   if (is_integral(version) && version.get<double>() > kFormatVersion) {
     throw Error(Status::kUnsupportedVersion,
-                "the file is weight format version " + version.dump() + "; this mbv2-engine reads version " +
-                    std::to_string(kFormatVersion) + " only: upgrade mbv2-engine to load it");
+                "the file is weight format version " + version.dump() + "; this mbv2-engine reads versions 1 to " +
+                    std::to_string(kFormatVersion) + ": upgrade mbv2-engine to load it");
   }
   if (!is_int(version) || version.get<double>() < 1) {
     fail("metadata 'version' must be a positive integer, got " + py_repr(version));
   }
+}
+
+bool is_pad_rule(const json& rule) {
+  return rule == "same" || (rule.is_array() && rule.size() == 4 && std::all_of(rule.begin(), rule.end(), [](const json& s) {
+                              return is_int_in(s, 0, 1);
+                            }));
+}
+
+// "torch" or "same"; from version 2 on also one rule per stride-2 conv.
+std::string padding_problem(const json& padding, int version) {
+  if (padding.is_string() && contains(kPaddings, padding.get<std::string>())) return "";
+  if (version >= 2 && padding.is_array() && padding.size() == kStridedConvs &&
+      std::all_of(padding.begin(), padding.end(), is_pad_rule)) {
+    return "";
+  }
+  return "'padding' must be one of " + py_list(kPaddings) +
+         (version >= 2 ? " or a list of " + std::to_string(kStridedConvs) +
+                             " rules, each 'same' or [top, bottom, left, right] of 0 or 1"
+                       : "") +
+         ", got " + py_repr(padding);
+}
+
+// Version 2's head: hidden Dense layers and the activation after the classifier.
+std::string head_problem(const json& meta) {
+  const json &hidden = meta["hidden"], &activation = meta["activation"];
+  if (!(hidden.is_array() && hidden.size() <= kMaxHiddenLayers)) {
+    return "'hidden' must be a list of at most " + std::to_string(kMaxHiddenLayers) + " layers, got " +
+           py_repr(hidden);
+  }
+  for (std::size_t j = 0; j < hidden.size(); j++) {
+    const std::string what = "'hidden[" + std::to_string(j) + "]'";
+    if (!hidden[j].is_object()) return what + " must be an object, got " + py_repr(hidden[j]);
+    check_keys(hidden[j], kHiddenKeys, "metadata " + what, 2);
+    if (!is_int_in(hidden[j]["units"], 1, kMaxHiddenUnits)) {
+      return what + " 'units' must be an integer in [1, " + std::to_string(kMaxHiddenUnits) + "], got " +
+             py_repr(hidden[j]["units"]);
+    }
+    const json& act = hidden[j]["activation"];
+    if (!(act.is_string() && contains(kHiddenActivations, act.get<std::string>()))) {
+      return what + " 'activation' must be one of " + py_list(kHiddenActivations) + ", got " + py_repr(act);
+    }
+  }
+  if (!(activation.is_string() && contains(kOutputActivations, activation.get<std::string>()))) {
+    return "'activation' must be one of " + py_list(kOutputActivations) + ", got " + py_repr(activation);
+  }
+  return "";
 }
 
 // The first value outside the limits of docs/format.md, described; empty if all fit.
@@ -140,11 +192,10 @@ std::string meta_problem(const json& meta) {
     return "'input_size' must be [H, W] with integers in [" + std::to_string(kMinInput) + ", " +
            std::to_string(kMaxInput) + "], got " + py_repr(size);
   }
-  if (!(meta["padding"].is_string() && contains(kPaddings, meta["padding"].get<std::string>()))) {
-    return "'padding' must be one of " + py_list(kPaddings) + ", got " + py_repr(meta["padding"]);
-  }
+  const std::string padding = padding_problem(meta["padding"], meta["version"].get<int>());
+  if (!padding.empty()) return padding;
   if (!pre.is_object()) return "'preprocess' must be an object, got " + py_repr(pre);
-  check_keys(pre, kPreprocessKeys, "metadata 'preprocess'");
+  check_keys(pre, kPreprocessKeys, "metadata 'preprocess'", meta["version"].get<int>());
   const json& crop = pre["crop_fraction"];
   if (!(is_number(crop) && crop.get<double>() > 0 && crop.get<double>() <= 1)) {
     return "'preprocess.crop_fraction' must be a number in (0, 1], got " + py_repr(crop);
@@ -159,30 +210,56 @@ std::string meta_problem(const json& meta) {
     return "'labels' must be null or a list of num_classes = " + k.dump() + " strings";
   }
   if (!meta["source"].is_object()) return "'source' must be an object, got " + py_repr(meta["source"]);
-  return "";
+  return meta["version"].get<int>() >= 2 ? head_problem(meta) : "";
+}
+
+PadRule pad_rule(const json& rule) {
+  if (rule == "same") return PadRule{true};
+  return fixed_pad(rule[0].get<size_t>(), rule[1].get<size_t>(), rule[2].get<size_t>(), rule[3].get<size_t>());
+}
+
+Padding padding_of(const json& padding) {
+  if (padding.is_string()) return parse_padding(padding.get<std::string>());
+  Padding rules;
+  for (const json& rule : padding) rules.push_back(pad_rule(rule));
+  return rules;
 }
 
 std::array<double, 3> three_numbers(const json& v) {
   return {v[0].get<double>(), v[1].get<double>(), v[2].get<double>()};
 }
 
-Metadata check_meta(const json& meta) {
+// A version-1 file says what version 2 would: no hidden layers, no activation.
+void add_v1_defaults(json& meta) {
+  if (meta["version"].get<int>() >= 2) return;
+  meta["hidden"] = json::array();
+  meta["activation"] = "none";
+}
+
+Metadata check_meta(json& meta) {
   check_version(meta);
-  check_keys(meta, kMetaKeys, "metadata");
+  const int version = meta["version"].get<int>();
+  check_keys(meta, version >= 2 ? kMetaKeysV2 : kMetaKeysV1, "metadata", version);
   std::string problem = meta_problem(meta);
   if (!problem.empty()) fail("metadata " + problem);
+  add_v1_defaults(meta);
   const json& pre = meta["preprocess"];
-  Metadata out{meta["version"].get<int>(),
+  Metadata out{version,
                meta["width_mult"].get<double>(),
                meta["num_classes"].get<int>(),
                meta["input_size"][0].get<int>(),
                meta["input_size"][1].get<int>(),
-               parse_padding(meta["padding"].get<std::string>()),
+               padding_of(meta["padding"]),
                {pre["crop_fraction"].get<double>(), three_numbers(pre["mean"]), three_numbers(pre["std"])},
                std::nullopt,
+               {},
+               meta["activation"].get<std::string>(),
                meta["source"].dump(),
                {}};
   if (!meta["labels"].is_null()) out.labels = meta["labels"].get<Names>();
+  for (const json& layer : meta["hidden"]) {
+    out.hidden.push_back({layer["units"].get<size_t>(), parse_activation(layer["activation"].get<std::string>())});
+  }
   return out;
 }
 
@@ -349,6 +426,7 @@ WeightFile load(const ByteSource& source) {
   ZipReader zip(source);
   Metadata meta = read_metadata(zip);
   WeightFile file{meta, mobilenet_v2(meta.width_mult, meta.num_classes, meta.padding), {}};
+  file.network.hidden = meta.hidden;
   auto expected = member_shapes(file.network);
   check_members(zip, expected);
   for (const auto& [name, shape] : expected) file.arrays.emplace(name, read_tensor(zip, name, shape));

@@ -1,4 +1,4 @@
-// The mbv2-engine weight file (docs/format.md, format version 1), read without numpy.
+// The mbv2-engine weight file (docs/format.md, format versions 1 and 2), read without numpy.
 //
 // This reader is the executable form of docs/format.md: the C API and the
 // Python package (through its binding) both load weight files here. It checks
@@ -24,7 +24,7 @@
 namespace mbv2::io {
 
 inline constexpr char kFormatName[] = "mbv2-engine-weights";
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;  // and every earlier version
 
 // ---- limits of docs/format.md (its "Limits" section gives the same reasons) ----
 
@@ -54,6 +54,13 @@ inline constexpr std::uint64_t kMaxMetaBytes = std::uint64_t{16} << 20;
 // room in "source" while keeping nlohmann's recursive parse, copy, dump and
 // destructor (and Python's json.loads of Metadata::json) at a small stack depth.
 inline constexpr std::size_t kMaxJsonDepth = 32;
+// MobileNetV2's stride-2 3x3 convs: the stem and the first block of four rows.
+inline constexpr std::size_t kStridedConvs = 5;
+// A transfer-learning head has one or two hidden Dense layers; 8 of 4096 units
+// bound the head's members at 64 MiB each and the classifier (100000 classes
+// x 4096) below the width-4 one.
+inline constexpr std::size_t kMaxHiddenLayers = 8;
+inline constexpr int kMaxHiddenUnits = 4096;
 // numpy's own limit (np.load's max_header_size): it refuses longer .npy headers.
 inline constexpr std::size_t kMaxNpyHeaderBytes = 10000;
 // A member has at most 4 dimensions; numpy's NPY_MAXDIMS was 32 for decades.
@@ -71,18 +78,21 @@ struct Metadata {
   int num_classes;
   int input_height;
   int input_width;
-  Padding padding;
+  Padding padding;  // one rule for every stride-2 conv, or one each (core/network.h)
   Preprocess preprocess;
   std::optional<std::vector<std::string>> labels;  // num_classes names, or none
+  std::vector<DenseSpec> hidden;                   // version 2; none in version 1
+  std::string activation;                          // after the classifier: "none", "softmax" or "sigmoid"
   std::string source;                              // the "source" object as JSON text; informative only
   // The whole validated metadata object, re-serialised (nlohmann's dump()):
-  // plain UTF-8 JSON, at most kMaxJsonDepth deep, for Python's json.loads.
+  // plain UTF-8 JSON, at most kMaxJsonDepth deep, for Python's json.loads. A
+  // version-1 file gets version 2's "hidden": [] and "activation": "none".
   std::string json;
 };
 
 struct WeightFile {
   Metadata meta;
-  NetworkSpec network;                   // mobilenet_v2(width_mult, num_classes, padding)
+  NetworkSpec network;                   // mobilenet_v2(width_mult, num_classes, padding), with the hidden layers
   std::map<std::string, Tensor> arrays;  // member name (without ".npy") -> array, as member_shapes lists them
 };
 

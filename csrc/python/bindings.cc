@@ -18,7 +18,9 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Model>(m, "Model")
       .def(py::init(&make_model), py::arg("arrays"), py::arg("blocks"), py::arg("stem"), py::arg("last"),
-           py::arg("num_classes"), py::arg("padding"), py::arg("isa") = "auto", py::arg("threads") = 1)
+           py::arg("num_classes"), py::arg("padding"), py::arg("isa") = "auto", py::arg("threads") = 1,
+           py::arg("hidden") = std::vector<DenseTuple>{},
+           "padding: 'torch', 'same' or one rule per stride-2 conv; hidden: (units, activation) per hidden layer.")
       .def("run", &run_model, py::arg("x"), py::arg("layout") = "nchw",
            "Logits (N, K) float32 for a float32 batch (N, 3, H, W), or (N, H, W, 3) with layout='nhwc'.")
       .def("profile", &profile_model, py::arg("x"), py::arg("layout") = "nchw", py::arg("repeats") = 10,
@@ -49,11 +51,11 @@ PYBIND11_MODULE(_core, m) {
         "MobileNetV2 at a width multiplier: stem, last and blocks as (cin, t, cout, stride).");
   m.def("layer_shapes", &layer_shape_list, py::arg("stem"), py::arg("blocks"), py::arg("last"),
         py::arg("num_classes"), py::arg("padding"), py::arg("height"), py::arg("width"),
-        "Every layer's shapes, pads, multiply-adds and parameters at one input size.");
+        py::arg("hidden") = std::vector<DenseTuple>{}, "Every layer's shapes, pads, multiply-adds and parameters at one input size.");
   m.def("member_shapes", &member_shape_list, py::arg("stem"), py::arg("blocks"), py::arg("last"),
-        py::arg("num_classes"), "The weight file's array members as (name, shape), in network order.");
-  m.def("conv_out", &conv_out_size, py::arg("size"), py::arg("stride"),
-        "Output size of a 3x3 conv (both paddings give ceil(size / stride)).");
-  m.def("pad_before", &pad_before_size, py::arg("size"), py::arg("stride"), py::arg("padding"),
-        "Zero rows (or columns) before the input of a 3x3 conv.");
+        py::arg("num_classes"), py::arg("hidden") = std::vector<DenseTuple>{},
+        "The weight file's array members as (name, shape), in network order.");
+  m.def("conv_axis", &conv_axis_tuple, py::arg("size"), py::arg("stride"), py::arg("rule"),
+        "(zero rows before the input, output size) of one axis of a 3x3 conv; rule 'torch', 'same' or "
+        "[top, bottom, left, right] (rows: top and bottom).");
 }

@@ -13,13 +13,17 @@ namespace mbv2::python {
 namespace {
 
 NetworkSpec network_spec(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
-                         Padding padding) {
+                         const py::object& padding, const std::vector<DenseTuple>& hidden) {
   NetworkSpec spec;
   spec.stem = stem;
   spec.last = last;
   spec.num_classes = num_classes;
-  spec.padding = padding;
   for (const auto& [cin, t, cout, stride] : blocks) spec.blocks.push_back({cin, t, cout, stride});
+  for (const auto& [units, activation] : hidden) {
+    require(units >= 1, "a hidden layer needs at least one unit");
+    spec.hidden.push_back({units, parse_activation(activation)});
+  }
+  apply_padding(spec, padding_from(padding));
   return spec;
 }
 
@@ -75,13 +79,13 @@ io::WeightFile load_without_gil(Load load) {
 }  // namespace
 
 std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<BlockTuple>& blocks, size_t stem,
-                                  size_t last, size_t num_classes, const std::string& padding, const std::string& isa,
-                                  size_t threads) {
+                                  size_t last, size_t num_classes, const py::object& padding, const std::string& isa,
+                                  size_t threads, const std::vector<DenseTuple>& hidden) {
   BorrowedArrays borrowed;
   for (const auto& [name, array] : arrays) {
     borrowed.add(py::cast<std::string>(name), py::reinterpret_borrow<py::object>(array));
   }
-  NetworkSpec spec = network_spec(stem, blocks, last, num_classes, parse_padding(padding));
+  NetworkSpec spec = network_spec(stem, blocks, last, num_classes, padding, hidden);
   return std::make_unique<Model>(borrowed.map, std::move(spec), isa, threads);
 }
 
@@ -167,30 +171,29 @@ py::dict network_dict(double width_mult, size_t num_classes) {
 }
 
 py::list layer_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
-                          const std::string& padding, size_t height, size_t width) {
+                          const py::object& padding, size_t height, size_t width,
+                          const std::vector<DenseTuple>& hidden) {
   for (const auto& block : blocks) require(std::get<3>(block) >= 1, "every block's stride must be >= 1");
   py::list out;
-  const NetworkSpec spec = network_spec(stem, blocks, last, num_classes, parse_padding(padding));
+  const NetworkSpec spec = network_spec(stem, blocks, last, num_classes, padding, hidden);
   for (const LayerShape& l : layer_shapes(spec, height, width)) out.append(layer_dict(l));
   return out;
 }
 
-py::list member_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes) {
+py::list member_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
+                           const std::vector<DenseTuple>& hidden) {
   py::list out;
-  for (const auto& [name, shape] : member_shapes(network_spec(stem, blocks, last, num_classes, Padding::Torch))) {
+  const NetworkSpec spec = network_spec(stem, blocks, last, num_classes, py::str("torch"), hidden);
+  for (const auto& [name, shape] : member_shapes(spec)) {
     out.append(py::make_tuple(name, py::tuple(py::cast(shape))));
   }
   return out;
 }
 
-size_t conv_out_size(size_t size, size_t stride) {
-  require(stride >= 1, "stride must be >= 1");
-  return conv_out(size, stride);
-}
-
-size_t pad_before_size(size_t size, size_t stride, const std::string& padding) {
-  require(stride >= 1, "stride must be >= 1");
-  return pad_before(size, stride, parse_padding(padding));
+py::tuple conv_axis_tuple(size_t size, size_t stride, const py::object& rule) {
+  require(stride == 1 || stride == 2, "stride must be 1 or 2");
+  const ConvAxis axis = conv_rows(size, stride, pad_rule(rule));
+  return py::make_tuple(axis.pad_before, axis.out);
 }
 
 }  // namespace mbv2::python

@@ -17,10 +17,11 @@ namespace mbv2::python {
 
 namespace py = pybind11;
 using BlockTuple = std::tuple<size_t, size_t, size_t, size_t>;  // (cin, t, cout, stride)
+using DenseTuple = std::pair<size_t, std::string>;                 // (units, activation)
 
 std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<BlockTuple>& blocks, size_t stem,
-                                  size_t last, size_t num_classes, const std::string& padding, const std::string& isa,
-                                  size_t threads);
+                                  size_t last, size_t num_classes, const py::object& padding, const std::string& isa,
+                                  size_t threads, const std::vector<DenseTuple>& hidden);
 py::array_t<float> run_model(const Model& model, const py::object& x, const std::string& layout);
 py::dict plan_dict(const Model& model, size_t height, size_t width);
 py::array_t<double> profile_model(const Model& model, const py::object& x, const std::string& layout, size_t repeats);
@@ -36,9 +37,11 @@ py::tuple read_weight_file_bytes(const py::bytes& data);
 // output size and padding.
 py::dict network_dict(double width_mult, size_t num_classes);
 py::list layer_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
-                          const std::string& padding, size_t height, size_t width);
-py::list member_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes);
-size_t conv_out_size(size_t size, size_t stride);
-size_t pad_before_size(size_t size, size_t stride, const std::string& padding);
+                          const py::object& padding, size_t height, size_t width,
+                          const std::vector<DenseTuple>& hidden);
+py::list member_shape_list(size_t stem, const std::vector<BlockTuple>& blocks, size_t last, size_t num_classes,
+                           const std::vector<DenseTuple>& hidden);
+// (zero rows before the input, output size) of one axis of a 3x3 conv under a rule.
+py::tuple conv_axis_tuple(size_t size, size_t stride, const py::object& rule);
 
 }  // namespace mbv2::python

@@ -57,6 +57,32 @@ void BorrowedArrays::add(const std::string& name, const py::object& obj) {
   map[name] = {keep.back().data(), shape_of(keep.back())};
 }
 
+PadRule pad_rule(const py::handle& obj) {
+  if (py::isinstance<py::str>(obj)) return parse_padding(obj.cast<std::string>()).front();
+  const bool sequence = py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj);
+  if (!sequence || py::len(obj) != 4) {
+    throw Error(Status::kInvalidArgument, "a padding rule is 'torch', 'same' or [top, bottom, left, right], got " +
+                                              std::string(py::repr(obj)));
+  }
+  std::vector<size_t> sides;
+  for (const py::handle& side : obj) {
+    require(py::isinstance<py::int_>(side) && !py::isinstance<py::bool_>(side) && side.cast<long long>() >= 0,
+            "a fixed padding rule's sides are non-negative integers, got " + std::string(py::repr(obj)));
+    sides.push_back(side.cast<size_t>());
+  }
+  return fixed_pad(sides[0], sides[1], sides[2], sides[3]);
+}
+
+Padding padding_from(const py::handle& obj) {
+  if (py::isinstance<py::str>(obj)) return parse_padding(obj.cast<std::string>());
+  require(py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj),
+          "padding is 'torch', 'same' or a list of rules, got " + std::string(py::repr(obj)));
+  Padding rules;
+  for (const py::handle& rule : obj) rules.push_back(pad_rule(rule));
+  require(!rules.empty(), "a padding list needs at least one rule");
+  return rules;
+}
+
 py::array_t<float> to_numpy(Tensor&& tensor) {
   auto storage = std::make_unique<std::vector<float>>(std::move(tensor.data));
   const float* values = storage->data();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/common.h"
+#include "core/network.h"
 
 namespace mbv2::python {
 
@@ -37,6 +38,12 @@ struct BorrowedArrays {
 
   void add(const std::string& name, const py::object& obj);
 };
+
+// One 3x3 conv's padding rule from "torch", "same" or [top, bottom, left,
+// right]; a network's padding from "torch", "same" or a list of such rules
+// (the weight file's "padding", docs/format.md). Error kInvalidArgument otherwise.
+PadRule pad_rule(const py::handle& obj);
+Padding padding_from(const py::handle& obj);
 
 // A numpy array that takes over the tensor's storage: no copy.
 py::array_t<float> to_numpy(Tensor&& tensor);

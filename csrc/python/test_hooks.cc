@@ -49,7 +49,7 @@ PackedConv pack_for_hook(const py::object& w, const py::object& b, size_t nr, bo
 py::array_t<float> irblock(const py::object& x, const std::optional<py::object>& expand_w,
                            const std::optional<py::object>& expand_b, const py::object& dw_w, const py::object& dw_b,
                            const py::object& proj_w, const py::object& proj_b, size_t stride,
-                           const std::string& padding, const std::string& isa) {
+                           const py::object& padding, const std::string& isa) {
   require(expand_w.has_value() == expand_b.has_value(), "expand_w and expand_b must be given together or both be None");
   BorrowedArrays arrays;
   if (expand_w) {
@@ -61,16 +61,16 @@ py::array_t<float> irblock(const py::object& x, const std::optional<py::object>&
   arrays.add("project.weight", proj_w);
   arrays.add("project.bias", proj_b);
   const FloatArray input = as_float32(x, "x");
-  return to_numpy(run_irblock_layer(isa, arrays.map, input.data(), shape_of(input), stride, parse_padding(padding)));
+  return to_numpy(run_irblock_layer(isa, arrays.map, input.data(), shape_of(input), stride, pad_rule(padding)));
 }
 
-py::array_t<float> stem(const py::object& x, const py::object& w, const py::object& b, const std::string& padding,
+py::array_t<float> stem(const py::object& x, const py::object& w, const py::object& b, const py::object& padding,
                         const std::string& isa) {
   BorrowedArrays arrays;
   arrays.add("weight", w);
   arrays.add("bias", b);
   const FloatArray input = as_float32(x, "x");
-  return to_numpy(run_stem_layer(isa, arrays.map, input.data(), shape_of(input), parse_padding(padding)));
+  return to_numpy(run_stem_layer(isa, arrays.map, input.data(), shape_of(input), pad_rule(padding)));
 }
 
 py::array_t<float> head(const py::object& x, const py::object& w, const py::object& b, const std::string& isa) {

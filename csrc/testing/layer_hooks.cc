@@ -52,12 +52,14 @@ BlockSpec infer_block_spec(const ArrayMap& arrays, size_t cin, size_t stride) {
 }  // namespace
 
 Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
-                         const std::vector<size_t>& x_shape, size_t stride, Padding padding) {
+                         const std::vector<size_t>& x_shape, size_t stride, const PadRule& pad) {
   check_nhwc(x_shape, 0);
   const KernelSet ks = select_kernels(isa);
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2], cin = x_shape[3];
-  const PackedBlock block = pack_block(arrays, "", infer_block_spec(arrays, cin, stride), ks);
-  const BlockGeometry g = block_geometry(block.spec, h, w, padding, ks);
+  BlockSpec spec = infer_block_spec(arrays, cin, stride);
+  spec.pad = pad;
+  const PackedBlock block = pack_block(arrays, "", spec, ks);
+  const BlockGeometry g = block_geometry(block.spec, h, w, ks);
   AlignedBuffer scratch(ring_floats(block.spec, g) + tile_floats(g));
   const BlockScratch s{scratch.data(), scratch.data() + ring_floats(block.spec, g)};
   Tensor out{{n, g.ho, g.wo, block.spec.cout}, std::vector<float>(n * g.ho * g.wo * block.spec.cout)};
@@ -72,18 +74,18 @@ Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const f
 }
 
 Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
-                      const std::vector<size_t>& x_shape, Padding padding) {
+                      const std::vector<size_t>& x_shape, const PadRule& pad) {
   check_nhwc(x_shape, 3);
   const KernelSet ks = select_kernels(isa);
   const size_t n = x_shape[0], h = x_shape[1], w = x_shape[2];
   const size_t c0 = require_weight(arrays, "weight").shape[0];
   const PackedConv stem = pack_conv(arrays, "", {c0, 3, 3, 3}, ks.stem.nr, true);
-  const size_t ho = conv_out(h, 2), wo = conv_out(w, 2);
+  const size_t ho = conv_rows(h, 2, pad).out, wo = conv_cols(w, 2, pad).out;
   AlignedBuffer image(padded_image_floats(h, w));
   Tensor out{{n, ho, wo, c0}, std::vector<float>(n * ho * wo * c0)};
   for (size_t i = 0; i < n; i++) {
     load_padded_image(x + i * h * w * 3, Layout::NHWC, h, w, 0, h, image.data());
-    const StemSource source(ks, stem, image.data(), h, w, padding);
+    const StemSource source(ks, stem, image.data(), h, w, pad);
     for (size_t y = 0; y < ho; y++) source.produce(y, 0, c0, out.data.data() + (i * ho + y) * wo * c0);
   }
   return out;

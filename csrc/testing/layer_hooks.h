@@ -16,11 +16,11 @@ namespace mbv2 {
 // bias), depthwise.weight/bias, project.weight/bias as in docs/format.md.
 // x_shape = (N, H, W, Cin).
 Tensor run_irblock_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
-                         const std::vector<size_t>& x_shape, size_t stride, Padding padding);
+                         const std::vector<size_t>& x_shape, size_t stride, const PadRule& pad);
 
 // The stem conv (arrays weight, bias): (N, H, W, 3) -> (N, Ho, Wo, C0).
 Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const float* x,
-                      const std::vector<size_t>& x_shape, Padding padding);
+                      const std::vector<size_t>& x_shape, const PadRule& pad);
 
 // The head conv + ReLU6 + average pool (arrays weight, bias): (N, H, W, C) -> (N, L).
 Tensor run_head_layer(const std::string& isa, const ArrayMap& arrays, const float* x,

@@ -56,8 +56,8 @@ def arch(width: float) -> dict:
     return {"stem": make_divisible(32 * width), "last": make_divisible(1280 * max(1.0, width)), "blocks": blocks}
 
 
-def shapes(width: float, classes: int) -> dict[str, tuple[int, ...]]:
-    """docs/format.md's member table."""
+def shapes(width: float, classes: int, head_units=()) -> dict[str, tuple[int, ...]]:
+    """docs/format.md's member table; `head_units` lists the hidden Dense layers' units (version 2)."""
     a = arch(width)
     out = {"stem.weight": (a["stem"], 3, 3, 3), "stem.bias": (a["stem"],)}
     for i, (cin, t, cout, _) in enumerate(a["blocks"]):
@@ -71,7 +71,12 @@ def shapes(width: float, classes: int) -> dict[str, tuple[int, ...]]:
         out[f"blocks.{i}.project.bias"] = (cout,)
     out["head.weight"] = (a["last"], a["blocks"][-1][2])
     out["head.bias"] = (a["last"],)
-    out["classifier.weight"] = (classes, a["last"])
+    inputs = a["last"]
+    for j, units in enumerate(head_units):
+        out[f"hidden.{j}.weight"] = (units, inputs)
+        out[f"hidden.{j}.bias"] = (units,)
+        inputs = units
+    out["classifier.weight"] = (classes, inputs)
     out["classifier.bias"] = (classes,)
     return out
 
@@ -92,14 +97,38 @@ def meta_for(width: float, classes: int, labels: bool = False) -> dict:
             "source": {"kind": "random", "seed": 7}}
 
 
+# Version 2: a Keras-style head (two hidden layers, softmax) and fixed pads on the stride-2 convs.
+V2_HIDDEN = [{"units": 24, "activation": "relu"}, {"units": 16, "activation": "relu6"}]
+V2_PADDING = ["same", [0, 1, 0, 1], [1, 1, 0, 1], [0, 1, 1, 1], [0, 0, 1, 0]]
+
+
+def meta_v2(width: float, classes: int, hidden=V2_HIDDEN, padding=V2_PADDING, activation="softmax") -> dict:
+    meta = meta_for(width, classes)
+    meta.update(version=2, padding=padding, hidden=hidden, activation=activation)
+    return {k: meta[k] for k in ("format", "version", "width_mult", "num_classes", "input_size", "padding",
+                                 "preprocess", "labels", "hidden", "activation", "source")}
+
+
+def base_v2() -> tuple[dict, dict[str, np.ndarray]]:
+    meta = meta_v2(BASE_WIDTH, BASE_CLASSES)
+    return meta, random_arrays(BASE_WIDTH, BASE_CLASSES, seed=2, hidden=[layer["units"] for layer in meta["hidden"]])
+
+
+def with_meta_v2(**changes) -> dict:
+    meta, arrays = base_v2()
+    meta.update(changes)
+    return {"__meta__": meta_array(meta), **arrays}
+
+
 def meta_array(meta) -> np.ndarray:
     raw = meta if isinstance(meta, bytes) else json.dumps(meta).encode("utf-8")
     return np.frombuffer(raw, dtype=np.uint8)
 
 
-def random_arrays(width: float, classes: int, seed: int = 0) -> dict[str, np.ndarray]:
+def random_arrays(width: float, classes: int, seed: int = 0, hidden=()) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal(shape, dtype=np.float32) for name, shape in shapes(width, classes).items()}
+    return {name: rng.standard_normal(shape, dtype=np.float32)
+            for name, shape in shapes(width, classes, hidden).items()}
 
 
 def savez(path: Path, members: dict, compressed: bool = False) -> None:
@@ -266,10 +295,10 @@ def metadata_variants(meta: dict, arrays: dict) -> dict[str, tuple[dict, str]]:
     unicode_source = {"kind": "torch", "file": "r\u00e9seau \u2603 \U0001f600.pth", "note": "tab\t quote\" nul\x00",
                       "big": 2 ** 64 - 1, "small": 5e-324}
     return {
-        "bad_version": (with_meta(version=2), VERSION),
+        "bad_version": (with_meta(version=3), VERSION),
         "version_1e30": (with_meta_bytes(meta_text(version=str(10 ** 30))), VERSION),
         "version_1e30_float": (with_meta_bytes(meta_text(version="1e30")), VERSION),
-        "version_2_float": (with_meta_bytes(meta_text(version="2.0")), VERSION),
+        "version_3_float": (with_meta_bytes(meta_text(version="3.0")), VERSION),
         "version_1_float": (with_meta_bytes(meta_text(version="1.0")), FORMAT),
         "version_fraction": (with_meta_bytes(meta_text(version="1.5")), FORMAT),
         "version_negative": (with_meta_bytes(meta_text(version="-3")), FORMAT),
@@ -304,6 +333,32 @@ def metadata_variants(meta: dict, arrays: dict) -> dict[str, tuple[dict, str]]:
         "preprocess_unknown_key": (with_preprocess(gamma=2.2), FORMAT),
         "labels_wrong_count": (with_meta(labels=["a", "b"]), FORMAT),
         "source_not_object": (with_meta(source="a camera"), FORMAT),
+    }
+
+
+def v2_variants() -> dict[str, tuple[dict, str]]:
+    """Version 2's keys: the head, the activation and per-conv padding rules, each broken once."""
+    meta, arrays = base_v2()
+    v1_keys = {k: v for k, v in meta.items() if k not in ("hidden", "activation")}
+    return {
+        "v2_base": (with_meta_v2(), OK),
+        "v2_no_hidden": (with_meta_v2(hidden=[]), FORMAT),  # the arrays still hold hidden.* members
+        "v2_missing_activation": ({"__meta__": meta_array(without(meta, "activation")), **arrays}, FORMAT),
+        "v1_with_hidden_keys": (with_meta_v2(version=1), FORMAT),
+        "v1_padding_list": ({"__meta__": meta_array({**v1_keys, "version": 1}), **base()[1]}, FORMAT),
+        "v2_padding_rule_2": (with_meta_v2(padding=["same", [0, 2, 0, 1]] + V2_PADDING[2:]), FORMAT),
+        "v2_padding_four_rules": (with_meta_v2(padding=V2_PADDING[:4]), FORMAT),
+        "v2_padding_valid": (with_meta_v2(padding=["valid"] + V2_PADDING[1:]), FORMAT),
+        "v2_padding_bool": (with_meta_v2(padding=["same", [False, True, 0, 1]] + V2_PADDING[2:]), FORMAT),
+        "v2_hidden_units_zero": (with_meta_v2(hidden=[{"units": 0, "activation": "relu"}]), FORMAT),
+        "v2_hidden_units_too_many": (with_meta_v2(hidden=[{"units": 4097, "activation": "relu"}]), FORMAT),
+        "v2_hidden_too_many_layers": (with_meta_v2(hidden=[{"units": 8, "activation": "relu"}] * 9), FORMAT),
+        "v2_hidden_tanh": (with_meta_v2(hidden=[{**V2_HIDDEN[0], "activation": "tanh"}, V2_HIDDEN[1]]), FORMAT),
+        "v2_hidden_unknown_key": (with_meta_v2(hidden=[{**V2_HIDDEN[0], "dropout": 0.2}, V2_HIDDEN[1]]), FORMAT),
+        "v2_output_relu": (with_meta_v2(activation="relu"), FORMAT),
+        "v2_hidden_wrong_shape": ({"__meta__": meta_array(meta), **arrays,
+                                   "hidden.1.weight": np.zeros((16, 25), np.float32)}, FORMAT),
+        "v2_hidden_member_missing": ({"__meta__": meta_array(meta), **without(arrays, "hidden.0.bias")}, FORMAT),
     }
 
 
@@ -428,7 +483,8 @@ def write_corrupt(out: Path) -> dict[str, str]:
     savez(out / "base.npz", good)
     savez(out / "base_compressed.npz", good, compressed=True)
     expected.update({"base.npz": OK, "base_compressed.npz": OK})
-    for name, (members, verdict) in {**metadata_variants(meta, arrays), **array_variants(good)}.items():
+    variants = {**metadata_variants(meta, arrays), **array_variants(good), **v2_variants()}
+    for name, (members, verdict) in variants.items():
         savez(out / f"{name}.npz", members, compressed=name == "meta_too_large")
         expected[f"{name}.npz"] = verdict
     raw = {f"{k}.npy": npy_bytes(v) for k, v in good.items()}
@@ -469,12 +525,21 @@ def write_valid(out: Path) -> list[dict]:
             name = f"valid_{width}{'_compressed' if compressed else ''}.npz"
             savez(out / name, {"__meta__": meta_array(meta), **arrays}, compressed)
             valid.append({"file": name, "meta": meta, "values": value_checks(arrays)})
+    for width, hidden, padding, activation in ((0.35, V2_HIDDEN, V2_PADDING, "softmax"),
+                                               (1.0, [], "torch", "sigmoid")):
+        meta = meta_v2(width, 10, hidden, padding, activation)
+        arrays = random_arrays(width, 10, seed=3, hidden=[layer["units"] for layer in hidden])
+        name = f"valid_v2_{width}.npz"
+        savez(out / name, {"__meta__": meta_array(meta), **arrays})
+        valid.append({"file": name, "meta": meta, "values": value_checks(arrays)})
     return valid
 
 
 def write_fixtures(out: Path) -> dict[str, str]:
     """Every fixture and the manifest; returns {file name: verdict}."""
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.npz"):  # a fixture an earlier version wrote would have no verdict
+        old.unlink()
     expected = write_corrupt(out)
     valid = write_valid(out)
     expected.update({v["file"]: OK for v in valid})

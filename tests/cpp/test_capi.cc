@@ -195,7 +195,7 @@ TEST(CApiErrors, NetworkTheCoreCannotRunIsInvalidFormat) {
 }
 
 TEST(CApiErrors, NewerFormatIsUnsupportedVersion) {
-  expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 2");
+  expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 3");
 }
 
 TEST(CApiErrors, UnknownIsaIsUnsupportedIsa) {

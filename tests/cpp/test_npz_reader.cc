@@ -117,14 +117,34 @@ TEST(Arch, BlockFlagsFollowTheTable) {
 // ---- valid files -----------------------------------------------------------------
 
 void expect_matches_manifest(const WeightFile& file, const json& expected) {
-  const json& meta = expected["meta"];
-  EXPECT_EQ(file.meta.version, 1);
+  json meta = expected["meta"];
+  EXPECT_EQ(file.meta.version, meta["version"].get<int>());
+  if (meta["version"] == 1) {  // handed on as version 2 would say it
+    meta["hidden"] = json::array();
+    meta["activation"] = "none";
+  }
   EXPECT_EQ(file.meta.width_mult, meta["width_mult"].get<double>());
   EXPECT_EQ(file.meta.num_classes, meta["num_classes"].get<int>());
   EXPECT_EQ(json::parse(file.meta.json), meta);
+  EXPECT_EQ(file.meta.activation, meta["activation"].get<std::string>());
+  ASSERT_EQ(file.network.hidden.size(), meta["hidden"].size());
+  for (size_t j = 0; j < file.network.hidden.size(); j++) {
+    EXPECT_EQ(file.network.hidden[j].units, meta["hidden"][j]["units"].get<size_t>());
+  }
   EXPECT_EQ(file.meta.input_height, meta["input_size"][0].get<int>());
   EXPECT_EQ(file.meta.input_width, meta["input_size"][1].get<int>());
-  EXPECT_EQ(file.meta.padding, meta["padding"] == "torch" ? Padding::Torch : Padding::Same);
+  const json& padding = meta["padding"];
+  ASSERT_EQ(file.meta.padding.size(), padding.is_string() ? 1 : padding.size());
+  for (size_t i = 0; i < file.meta.padding.size(); i++) {
+    const PadRule& rule = file.meta.padding[i];
+    const json& want = padding.is_string() ? padding : padding[i];
+    EXPECT_EQ(rule.same, want == "same");
+    if (want.is_array()) {
+      EXPECT_EQ(std::vector<size_t>({rule.top, rule.bottom, rule.left, rule.right}), want.get<std::vector<size_t>>());
+    } else if (want == "torch") {
+      EXPECT_EQ(std::vector<size_t>({rule.top, rule.bottom, rule.left, rule.right}), std::vector<size_t>(4, 1));
+    }
+  }
   EXPECT_EQ(file.meta.preprocess.crop_fraction, meta["preprocess"]["crop_fraction"].get<double>());
   EXPECT_EQ(file.meta.preprocess.std[2], meta["preprocess"]["std"][2].get<double>());
   EXPECT_EQ(json::parse(file.meta.source), meta["source"]);
@@ -151,7 +171,8 @@ TEST(WeightFile, LoadsEveryValidFixture) {
     SCOPED_TRACE(expected["file"].get<std::string>());
     expect_matches_manifest(load_weight_file(fixture(expected["file"])), expected);
   }
-  EXPECT_EQ(manifest()["valid"].size(), 8u);  // every width stored, two of them compressed too
+  // Every width stored, two of them compressed too, and two version-2 files.
+  EXPECT_EQ(manifest()["valid"].size(), 10u);
 }
 
 void expect_same_arrays(const WeightFile& a, const WeightFile& b) {
@@ -337,10 +358,10 @@ const CorruptCase kCorruptCases[] = {
     {"version_400_digits", "number overflow"},
     {"meta_not_object", "metadata must be a JSON object, got array"},
     // the metadata's values
-    {"bad_version", "version 2; this mbv2-engine reads version 1 only"},
-    {"version_1e30", "version 1e+30; this mbv2-engine reads version 1 only"},
-    {"version_1e30_float", "version 1e+30; this mbv2-engine reads version 1 only"},
-    {"version_2_float", "version 2.0; this mbv2-engine reads version 1 only"},
+    {"bad_version", "version 3; this mbv2-engine reads versions 1 to 2"},
+    {"version_1e30", "version 1e+30; this mbv2-engine reads versions 1 to 2"},
+    {"version_1e30_float", "version 1e+30; this mbv2-engine reads versions 1 to 2"},
+    {"version_3_float", "version 3.0; this mbv2-engine reads versions 1 to 2"},
     {"version_1_float", "metadata 'version' must be a positive integer, got 1.0"},
     {"version_fraction", "metadata 'version' must be a positive integer, got 1.5"},
     {"version_negative", "metadata 'version' must be a positive integer, got -3"},
@@ -359,6 +380,22 @@ const CorruptCase kCorruptCases[] = {
     {"preprocess_unknown_key", "metadata 'preprocess': unknown ['gamma'] keys"},
     {"labels_wrong_count", "'labels' must be null or a list of num_classes = 3 strings"},
     {"source_not_object", "'source' must be an object, got 'a camera'"},
+    {"v2_no_hidden", "unexpected ['hidden.0.bias', 'hidden.0.weight', 'hidden.1.bias', 'hidden.1.weight']"},
+    {"v2_missing_activation", "metadata: missing ['activation'] keys (format version 2 has exactly"},
+    {"v1_with_hidden_keys", "metadata: unknown ['activation', 'hidden'] keys (format version 1 has exactly"},
+    {"v1_padding_list", "'padding' must be one of ['torch', 'same'], got ['same', [0, 1, 0, 1]"},
+    {"v2_padding_rule_2", "or a list of 5 rules, each 'same' or [top, bottom, left, right] of 0 or 1, got"},
+    {"v2_padding_four_rules", "or a list of 5 rules"},
+    {"v2_padding_valid", "got ['valid', [0, 1, 0, 1]"},
+    {"v2_padding_bool", "got ['same', [False, True, 0, 1]"},
+    {"v2_hidden_units_zero", "'hidden[0]' 'units' must be an integer in [1, 4096], got 0"},
+    {"v2_hidden_units_too_many", "'hidden[0]' 'units' must be an integer in [1, 4096], got 4097"},
+    {"v2_hidden_too_many_layers", "'hidden' must be a list of at most 8 layers"},
+    {"v2_hidden_tanh", "'hidden[0]' 'activation' must be one of ['relu', 'relu6', 'none'], got 'tanh'"},
+    {"v2_hidden_unknown_key", "metadata 'hidden[0]': unknown ['dropout'] keys (format version 2 has exactly"},
+    {"v2_output_relu", "'activation' must be one of ['none', 'softmax', 'sigmoid'], got 'relu'"},
+    {"v2_hidden_wrong_shape", "member 'hidden.1.weight' has shape (16, 25), expected (16, 24)"},
+    {"v2_hidden_member_missing", "missing ['hidden.0.bias']"},
 };
 
 class RejectsCorruptFile : public testing::TestWithParam<CorruptCase> {};
