@@ -14,6 +14,34 @@ def small_model_path(tmp_path_factory):
     return export_random(tmp_path_factory.mktemp("small") / "small.npz", seed=1, progress=False, **SMALL)
 
 
+HEAD_HIDDEN = [{"units": 32, "activation": "relu"}, {"units": 12, "activation": "relu6"}]
+HEAD_PADDING = ["same", [0, 1, 0, 1], [0, 1, 0, 1], [1, 1, 0, 1], [0, 1, 1, 1]]
+
+
+def with_head(path, out, activation, hidden=HEAD_HIDDEN, padding=HEAD_PADDING, seed=3):
+    """The small model with format version 2's head (hidden Dense layers, an output activation) and
+    per-conv padding rules; new random weights after the pool."""
+    arrays, meta, _ = wformat.load(path)
+    rng = np.random.default_rng(seed)
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("classifier.")}
+    inputs = arrays["head.bias"].shape[0]
+    for j, layer in enumerate(hidden):
+        arrays[f"hidden.{j}.weight"] = rng.normal(0, 2 / np.sqrt(inputs), (layer["units"], inputs)).astype(np.float32)
+        arrays[f"hidden.{j}.bias"] = rng.normal(0, 0.3, layer["units"]).astype(np.float32)
+        inputs = layer["units"]
+    k = meta["num_classes"]
+    arrays["classifier.weight"] = rng.normal(0, 2 / np.sqrt(inputs), (k, inputs)).astype(np.float32)
+    arrays["classifier.bias"] = rng.normal(0, 0.3, k).astype(np.float32)
+    meta = {**meta, "version": wformat.FORMAT_VERSION, "hidden": hidden, "activation": activation, "padding": padding}
+    return wformat.save(out, arrays, meta)
+
+
+@pytest.fixture(scope="session")
+def head_model_path(small_model_path, tmp_path_factory):
+    """A version-2 model: two hidden layers, softmax output, fixed pads on the stride-2 convs."""
+    return with_head(small_model_path, tmp_path_factory.mktemp("head") / "head.npz", "softmax")
+
+
 @pytest.fixture(scope="session")
 def small_engine(small_model_path):
     return Engine.load(small_model_path, threads=1)

@@ -31,10 +31,13 @@ def test_version_is_the_packages(lib):
     assert lib.mbv2_version().decode() == mbv2_engine.__version__
 
 
-def test_logits_equal_the_python_engines(lib, small_model_path):
-    python = Engine.load(small_model_path, threads=1, isa="ref")
+@pytest.mark.parametrize("model", ["small_model_path", "head_model_path"])
+def test_logits_equal_the_python_engines(lib, model, request):
+    """Version 1, and version 2 with hidden layers and fixed pads."""
+    path = request.getfixturevalue(model)
+    python = Engine.load(path, threads=1, isa="ref")
     engine = ctypes.c_void_p()
-    status = lib.mbv2_engine_create_from_file(str(small_model_path).encode(), ctypes.byref(Options(1, b"ref")),
+    status = lib.mbv2_engine_create_from_file(str(path).encode(), ctypes.byref(Options(1, b"ref")),
                                               ctypes.byref(engine))
     assert status == 0, lib.mbv2_last_error_message()
     try:

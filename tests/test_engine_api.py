@@ -4,8 +4,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mbv2_engine import Engine, Prediction
+from mbv2_engine import Engine, Prediction, reference
+from mbv2_engine import format as wformat
 from mbv2_engine.arch import build_arch, layer_shapes
+from mbv2_engine.errors import DeviceError
 from mbv2_engine.export import export_from_torch, random_model
 from tolerances import assert_close
 
@@ -74,6 +76,37 @@ def test_classify_batch_and_large_k(small_engine):
     preds = small_engine.classify(x, top_k=50)
     assert len(preds) == 2 and all(len(p) == small_engine.num_classes for p in preds)
     assert abs(sum(p.probability for p in preds[0]) - 1) < 1e-6
+
+
+def test_version_2_head_runs_and_classify_applies_the_activation(head_model_path, small_model_path, tmp_path):
+    """`run` returns logits before the output activation; `classify` applies softmax or sigmoid."""
+    from conftest import with_head
+
+    engine = Engine.load(head_model_path, threads=1)
+    x = np.random.default_rng(8).standard_normal((3, 3, 64, 70), dtype=np.float32)
+    arrays, meta, arch = wformat.load(head_model_path)
+    logits = engine.run(x)
+    assert_close(logits, reference.forward(arrays, arch, x, meta["padding"], meta["hidden"]), "f32_network_vs_f64")
+    assert engine.activation == "softmax"
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)
+    top = engine.classify(x, top_k=engine.num_classes)
+    for row, preds in zip(softmax, top):
+        assert [p.index for p in preds][:1] == [int(np.argmax(row))]
+        np.testing.assert_allclose([p.probability for p in preds], np.sort(row)[::-1], rtol=1e-6)
+    sigmoid = Engine.load(with_head(small_model_path, tmp_path / "sigmoid.npz", "sigmoid"), threads=1)
+    p = sigmoid.classify(x[:1], top_k=3)[0]
+    z = sigmoid.run(x[:1])[0]
+    np.testing.assert_allclose([q.probability for q in p], np.sort(1 / (1 + np.exp(-z)))[::-1][:3], rtol=1e-6)
+    names = [L["name"] for L in engine.plan_for(64, 70).layers]
+    assert names[-4:] == ["head", "hidden0", "hidden1", "classifier"]
+    assert [row["name"] for row in engine.profile(64, 70, repeats=1)][-1] == "block16+head+classifier"
+
+
+def test_gpu_refuses_version_2_features(head_model_path):
+    with pytest.raises(DeviceError, match="the GPU path runs MobileNetV2 with 'torch' or 'same' padding and no "
+                                          "hidden Dense layers"):
+        Engine.load(head_model_path, device="cuda")
 
 
 def test_labels_from_metadata(labelled_engine, sample_rgb):
