@@ -394,3 +394,25 @@ def test_keras_v3_paths_follow_class_counters(top_files):
     assert sorted(m.arrays) == sorted(h5m.arrays)
     for name in m.arrays:
         np.testing.assert_array_equal(m.arrays[name], h5m.arrays[name], err_msg=name)
+
+
+def test_command_line_export_and_refusal(small_base, tmp_path, capsys):
+    """`mbv2-engine export --from-keras`, with labels; a refusal is one line on stderr and exit status 2."""
+    from mbv2_engine.cli import main
+
+    model = _randomize(_inlined(small_base, out=3), (64, 64), 4)
+    (path,) = _save(model, tmp_path, "cli", ("keras",))
+    (tmp_path / "names.txt").write_text("cat\ndog\nbird\n")
+    out = tmp_path / "cli.npz"
+    assert main(["export", "--from-keras", path, "-o", str(out), "--labels", str(tmp_path / "names.txt")]) == 0
+    engine = Engine.load(out)
+    assert engine.labels == ["cat", "dog", "bird"] and engine.meta["source"]["kind"] == "keras"
+    capsys.readouterr()
+    assert main(["export", "--from-keras", path, "-o", str(out), "--preprocess", "torchvision"]) == 2
+    assert "--preprocess applies to --from-onnx and --from-tflite" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    assert main(["export", "--from-keras", str(notes), "-o", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "mbv2-engine export: error:" in err and "neither a .keras archive" in err
+    assert not (tmp_path / "x.npz").exists()

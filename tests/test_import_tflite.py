@@ -436,3 +436,21 @@ def test_refused_file_writes_nothing(tmp_path):
     with pytest.raises(ModelImportError):
         export_from_tflite(path, tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_command_line_export_preprocess_and_refusal(tmp_path, capsys):
+    """`mbv2-engine export --from-tflite`, with --preprocess; a refusal is one line on stderr and exit status 2."""
+    from mbv2_engine.cli import main
+
+    path = _write(tmp_path, 0.35, 64, 10)
+    out = tmp_path / "cli.npz"
+    assert main(["export", "--from-tflite", str(path), "-o", str(out), "--preprocess", "torchvision"]) == 0
+    engine = Engine.load(out)
+    assert engine.meta["preprocess"] == wformat.TORCHVISION_PREPROCESS and engine.meta["padding"] == "torch"
+    assert main(["export", "--from-tflite", str(path), "-o", str(out)]) == 0
+    assert Engine.load(out).meta["preprocess"] == KERAS_PREPROCESS
+    quantized = _write(tmp_path, 0.35, 64, 10, name="q.tflite", weights="int8")
+    capsys.readouterr()
+    assert main(["export", "--from-tflite", str(quantized), "-o", str(tmp_path / "q.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "mbv2-engine export: error:" in err and "int8 (and other quantized) .tflite files are not read yet" in err
