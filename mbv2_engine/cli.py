@@ -97,7 +97,7 @@ def cmd_bench(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args.out_dir, seed=args.seed, repeat=args.repeat, threads=args.threads)
+    return run_demo(args.out_dir, seed=args.seed, repeat=args.repeat, threads=args.threads, held_out=args.held_out)
 
 
 def cmake_dir() -> Path:
@@ -174,12 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="also time each block alone")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="export a random model, classify a sample image, check against "
-                                    "PyTorch and time both")
+    p = sub.add_parser("demo", help="classify held-out pictures with the trained model that ships with the "
+                                    "package, then export a random full-size model, classify a sample image, "
+                                    "check both against PyTorch and time them")
     p.add_argument("--out-dir", default="mbv2-demo", help="where the model and sample image go")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=10, help="timed runs per engine")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--held-out", type=int, default=300, help="held-out pictures for the trained model")
     p.set_defaults(func=cmd_demo)
     return parser
 
