@@ -37,8 +37,9 @@ TOLERANCES = {
                        "fp16 (relative 5e-4 per rounding, ~60 roundings, compounding through 17 blocks)"),
     "network_f32_vs_torch": (2e-4, 2e-4,
                              "the engine's float32 network (BN folded at export) vs the float32 PyTorch model "
-                             "(BN applied at run time) at 224x224: two float32 paths over ~50 layers that "
-                             "round in different orders; same reasoning as peer_engine_vs_torch"),
+                             "(BN applied at run time) at 224x224, and the shipped 64x64 shapes model (seen: "
+                             "7e-6 on logits up to 6.6): two float32 paths over ~50 layers that round in "
+                             "different orders; same reasoning as peer_engine_vs_torch"),
     "f32_ukernel_vs_ref": (1e-5, 1e-5,
                            "one SIMD microkernel vs its scalar twin on the same float32 inputs: the SIMD "
                            "kernel fuses multiply and add (FMA, one rounding) where the twin rounds twice, "
