@@ -43,6 +43,12 @@ def head_model_path(small_model_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sigmoid_model_path(small_model_path, tmp_path_factory):
+    """As head_model_path, with a sigmoid per class after the classifier."""
+    return with_head(small_model_path, tmp_path_factory.mktemp("sigmoid") / "sigmoid.npz", "sigmoid")
+
+
+@pytest.fixture(scope="session")
 def small_engine(small_model_path):
     return Engine.load(small_model_path, threads=1)
 

@@ -78,10 +78,8 @@ def test_classify_batch_and_large_k(small_engine):
     assert abs(sum(p.probability for p in preds[0]) - 1) < 1e-6
 
 
-def test_version_2_head_runs_and_classify_applies_the_activation(head_model_path, small_model_path, tmp_path):
+def test_version_2_head_runs_and_classify_applies_the_activation(head_model_path, sigmoid_model_path):
     """`run` returns logits before the output activation; `classify` applies softmax or sigmoid."""
-    from conftest import with_head
-
     engine = Engine.load(head_model_path, threads=1)
     x = np.random.default_rng(8).standard_normal((3, 3, 64, 70), dtype=np.float32)
     arrays, meta, arch = wformat.load(head_model_path)
@@ -94,7 +92,7 @@ def test_version_2_head_runs_and_classify_applies_the_activation(head_model_path
     for row, preds in zip(softmax, top):
         assert [p.index for p in preds][:1] == [int(np.argmax(row))]
         np.testing.assert_allclose([p.probability for p in preds], np.sort(row)[::-1], rtol=1e-6)
-    sigmoid = Engine.load(with_head(small_model_path, tmp_path / "sigmoid.npz", "sigmoid"), threads=1)
+    sigmoid = Engine.load(sigmoid_model_path, threads=1)
     p = sigmoid.classify(x[:1], top_k=3)[0]
     z = sigmoid.run(x[:1])[0]
     np.testing.assert_allclose([q.probability for q in p], np.sort(1 / (1 + np.exp(-z)))[::-1][:3], rtol=1e-6)
