@@ -28,13 +28,16 @@ TEST(NeonDispatch, AutoPicksNeonOnAarch64) {
   EXPECT_EQ(select_kernels("neon").expand.name, std::string("mbv2_f32_expand_relu6_ukernel_4x8__neon"));
 }
 
-NetworkSpec small_network(Padding padding) {
+// "torch", "same", or "fixed": a Keras-style ZeroPadding2D rule on each of the four stride-2 convs.
+NetworkSpec small_network(const std::string& padding) {
   NetworkSpec spec;
   spec.stem = 8;
   spec.blocks = {{8, 1, 5, 1}, {5, 6, 12, 2}, {12, 6, 12, 1}, {12, 4, 20, 2}, {20, 6, 20, 1}, {20, 6, 13, 2}};
   spec.last = 36;
   spec.num_classes = 10;
-  spec.padding = padding;
+  apply_padding(spec, padding == "fixed" ? Padding{PadRule{true}, fixed_pad(0, 1, 0, 1), fixed_pad(1, 1, 0, 1),
+                                                   fixed_pad(0, 1, 1, 1)}
+                                         : parse_padding(padding));
   return spec;
 }
 
@@ -75,7 +78,7 @@ class Weights {
 };
 
 // (padding, layout, height, width, threads of the NEON model)
-using NetworkCase = std::tuple<Padding, Layout, size_t, size_t, size_t>;
+using NetworkCase = std::tuple<std::string, Layout, size_t, size_t, size_t>;
 using NeonNetworkTest = testing::TestWithParam<NetworkCase>;
 
 TEST_P(NeonNetworkTest, LogitsMatchReference) {
@@ -99,14 +102,15 @@ TEST_P(NeonNetworkTest, LogitsMatchReference) {
 
 std::string network_case_name(const testing::TestParamInfo<NetworkCase>& info) {
   const auto [padding, layout, height, width, threads] = info.param;
-  return std::string(padding == Padding::Torch ? "Torch" : "Same") + (layout == Layout::NCHW ? "Nchw" : "Nhwc") +
+  return padding + (layout == Layout::NCHW ? "Nchw" : "Nhwc") +
          std::to_string(height) + "x" + std::to_string(width) + "Threads" + std::to_string(threads);
 }
 
 INSTANTIATE_TEST_SUITE_P(Neon, NeonNetworkTest,
-                         testing::Values(NetworkCase{Padding::Torch, Layout::NCHW, 33, 35, 1},
-                                         NetworkCase{Padding::Same, Layout::NHWC, 33, 35, 1},
-                                         NetworkCase{Padding::Torch, Layout::NHWC, 32, 48, 2}),
+                         testing::Values(NetworkCase{"torch", Layout::NCHW, 33, 35, 1},
+                                         NetworkCase{"same", Layout::NHWC, 33, 35, 1},
+                                         NetworkCase{"fixed", Layout::NCHW, 33, 35, 1},
+                                         NetworkCase{"torch", Layout::NHWC, 32, 48, 2}),
                          network_case_name);
 
 }  // namespace
