@@ -90,8 +90,11 @@ class Engine:
             raise DeviceError(f"device must be one of {DEVICES}, got {device!r}")
         if dtype not in DTYPES:
             raise DeviceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise InputError(f"threads must be a positive int or None, got {threads!r}")
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or not 1 <= threads <= _core.MAX_THREADS):
+            raise InputError(f"threads must be None or an int from 1 to {_core.MAX_THREADS}, got {_short(threads)}")
+        if not isinstance(isa, str):
+            raise InputError(f"isa must be a string such as 'auto', 'ref' or 'avx2', got {_short(isa)}")
         if device == "cpu" and dtype != "fp32":
             raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
         arrays, meta, arch = wformat.load(path)
@@ -216,6 +219,12 @@ class Engine:
             # The CPU engine tests for NaN and infinities while it copies the input in.
             return _check_batch(x, check_finite=self.device != "cpu"), False
         return self.preprocess(x), True
+
+
+def _short(value) -> str:
+    """repr, cut short: a caller's huge argument must not become a huge message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _is_torch(x) -> bool:

@@ -3,6 +3,7 @@
 // status and a per-thread message.
 #include "mbv2/mbv2.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -76,9 +77,9 @@ void require(const void* pointer, const char* name) {
 void check_isa(const std::string& isa) { mbv2::select_kernels(isa); }
 
 size_t resolve_threads(size_t threads) {
-  if (threads != 0) return threads;
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware == 0 ? 1 : hardware;
+  if (threads != 0) return threads;  // the model refuses more than kMaxThreads
+  const size_t hardware = std::thread::hardware_concurrency();
+  return std::clamp<size_t>(hardware, 1, mbv2::kMaxThreads);
 }
 
 // Loads with `load` (path or memory), builds the model, hands the engine out.

@@ -24,7 +24,10 @@ void check_spec(const NetworkSpec& spec, size_t threads) {
   auto fail = [](const std::string& what) { throw Error(Status::kInvalidFormat, what); };
   if (spec.blocks.empty()) fail("the network needs at least one block");
   if (spec.stem == 0 || spec.last == 0 || spec.num_classes == 0) fail("stem, last and num_classes must be >= 1");
-  if (threads == 0) throw Error(Status::kInvalidArgument, "threads must be >= 1");
+  if (threads == 0 || threads > kMaxThreads) {
+    throw Error(Status::kInvalidArgument, "threads must be between 1 and " + std::to_string(kMaxThreads) + ", got " +
+                                              std::to_string(threads));
+  }
   size_t cin = spec.stem;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     const BlockSpec& b = spec.blocks[i];

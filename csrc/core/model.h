@@ -21,13 +21,18 @@ namespace mbv2 {
 
 constexpr size_t kMinInputSide = 32;    // five stride-2 stages leave a 1x1 map
 constexpr size_t kMaxInputSide = 8192;  // keeps every size product far from overflow
+// A run splits its steps over at most this many threads. The largest step
+// (block 1 at 224x224) has 112 output rows, so more threads would idle; each
+// costs a stack and a share of every step's claims.
+constexpr size_t kMaxThreads = 256;
 
 class Model {
  public:
   // Validates `spec` and every array (names and shapes of docs/format.md;
   // Error kInvalidFormat on the first mismatch, kInvalidArgument for threads
-  // 0, kUnsupportedIsa for `isa`), then repacks the weights for the kernels of
-  // `isa`. The arrays are not referenced afterwards.
+  // outside [1, kMaxThreads], kUnsupportedIsa for `isa`, kOutOfMemory when a
+  // worker thread cannot be started), then repacks the weights for the
+  // kernels of `isa`. The arrays are not referenced afterwards.
   Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads);
 
   // Thread-safe; the plan is computed on first use of a size and cached.

@@ -1,5 +1,10 @@
 #include "core/thread_pool.h"
 
+#include <string>
+#include <system_error>
+
+#include "core/status.h"
+
 namespace mbv2 {
 
 // Busy-waits a little (the shares of one step usually finish within
@@ -14,10 +19,22 @@ void ThreadPool::wait_until(Done done) {
 }
 
 ThreadPool::ThreadPool(size_t size) : joined_(new std::atomic<bool>[size]) {
-  for (size_t member = 1; member < size; member++) workers_.emplace_back([this, member] { work(member); });
+  for (size_t member = 1; member < size; member++) {
+    try {
+      workers_.emplace_back([this, member] { work(member); });
+    } catch (const std::system_error& e) {
+      // The workers started so far wait on this pool's condition variable:
+      // they must be stopped and joined before the pool's members go.
+      stop_workers();
+      throw Error(Status::kOutOfMemory, "could not start worker thread " + std::to_string(member) + " of " +
+                                            std::to_string(size - 1) + " (" + e.what() + "): use fewer threads");
+    }
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;

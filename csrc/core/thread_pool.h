@@ -104,7 +104,9 @@ class ThreadPool {
 
   using StepFn = std::function<void(size_t step, Share share)>;
 
-  explicit ThreadPool(size_t size);  // size - 1 worker threads
+  // size - 1 worker threads; Error kOutOfMemory (and no thread left running)
+  // when the system cannot start one of them.
+  explicit ThreadPool(size_t size);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -118,6 +120,7 @@ class ThreadPool {
 
  private:
   void work(size_t member);
+  void stop_workers();  // wakes every worker to stop, and joins them
   // The steps as member `me` sees them; the caller also runs absent members' shares.
   void take_part(size_t me);
   void run_share(size_t step, size_t share);

@@ -45,6 +45,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("MIN_CLASSES") = io::kMinClasses;
   m.attr("MAX_CLASSES") = io::kMaxClasses;
   m.attr("MIN_INPUT") = io::kMinInput;
+  m.attr("MAX_THREADS") = kMaxThreads;
   m.attr("MAX_INPUT") = io::kMaxInput;
 
   m.def("network", &network_dict, py::arg("width_mult"), py::arg("num_classes"),

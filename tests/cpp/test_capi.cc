@@ -71,10 +71,11 @@ void expect_failure(mbv2_status got, mbv2_status expected, const std::string& fr
       << "message: " << error_message() << "\nexpected it to contain: " << fragment;
 }
 
-mbv2_status create_status(const std::string& path, const char* isa = "auto") {
+mbv2_status create_status(const std::string& path, const char* isa = "auto", size_t threads = 0) {
   mbv2_engine_options options;
   mbv2_engine_options_init(&options);
   options.isa = isa;
+  options.threads = threads;
   static int sentinel;
   mbv2_engine* engine = reinterpret_cast<mbv2_engine*>(&sentinel);  // a failure must reset it to NULL
   const mbv2_status status = mbv2_engine_create_from_file(path.c_str(), &options, &engine);
@@ -196,6 +197,14 @@ TEST(CApiErrors, NetworkTheCoreCannotRunIsInvalidFormat) {
 
 TEST(CApiErrors, NewerFormatIsUnsupportedVersion) {
   expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 3");
+}
+
+TEST(CApiErrors, ThreadsPastTheBoundAreInvalidArgument) {
+  // 2^40 threads once came back as OUT_OF_MEMORY after trying to allocate for them.
+  for (size_t threads : {size_t{257}, size_t{1} << 40}) {
+    expect_failure(create_status(model(), "auto", threads), MBV2_STATUS_INVALID_ARGUMENT,
+                   "threads must be between 1 and 256");
+  }
 }
 
 TEST(CApiErrors, UnknownIsaIsUnsupportedIsa) {

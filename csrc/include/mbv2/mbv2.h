@@ -55,7 +55,7 @@ typedef enum mbv2_layout {
 typedef struct mbv2_engine mbv2_engine;
 
 typedef struct mbv2_engine_options {
-  size_t threads;  /* worker threads per run; 0 = one per hardware thread */
+  size_t threads;  /* worker threads per run, at most 256; 0 = one per hardware thread (at most 256) */
   const char* isa; /* kernel ISA: "auto" (the fastest this CPU runs), "ref", ...; NULL = "auto" */
 } mbv2_engine_options;
 
