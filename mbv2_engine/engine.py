@@ -214,7 +214,7 @@ class Engine:
         if self.device == "cuda" and _is_torch(x):
             return x, False  # stays on the device; GpuRunner checks it
         if _is_torch(x):
-            x = x.detach().cpu().numpy()
+            x = _torch_to_numpy(x)
         if isinstance(x, np.ndarray) and x.dtype != np.uint8:
             # The CPU engine tests for NaN and infinities while it copies the input in.
             return _check_batch(x, check_finite=self.device != "cpu"), False
@@ -229,6 +229,18 @@ def _short(value) -> str:
 
 def _is_torch(x) -> bool:
     return type(x).__module__.startswith("torch")
+
+
+def _torch_to_numpy(x) -> np.ndarray:
+    """A dense float32 tensor with data, as numpy; any other tensor is an InputError, not torch's own error."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"expected a torch.Tensor, numpy array or image, got {type(x).__name__}")
+    if x.layout != torch.strided or x.is_meta or x.dtype != torch.float32:
+        raise InputError(f"a torch batch must be a dense float32 tensor with data (N, 3, H, W), got dtype "
+                         f"{x.dtype}, layout {x.layout}, device {x.device}")
+    return x.detach().cpu().numpy()
 
 
 def _check_batch(x: np.ndarray, check_finite: bool) -> np.ndarray:

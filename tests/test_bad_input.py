@@ -117,3 +117,15 @@ def test_valid_file_the_engine_cannot_run_is_a_format_error(tmp_path):
                          progress=False)
     with pytest.raises(ModelFormatError, match="cannot run this network"):
         Engine.load(path)
+
+
+@pytest.mark.parametrize("make", [
+    lambda torch: torch.zeros(1, 3, 64, 64, dtype=torch.bfloat16),
+    lambda torch: torch.zeros(1, 3, 64, 64).to_sparse(),
+    lambda torch: torch.zeros(1, 3, 64, 64, device="meta"),
+    lambda torch: torch.zeros(1, 3, 64, 64, dtype=torch.float64),
+], ids=["bfloat16", "sparse", "meta", "float64"])
+def test_torch_tensors_the_engine_cannot_take_are_input_errors(small_engine, make):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(InputError, match="a torch batch must be a dense float32 tensor with data"):
+        small_engine.run(make(torch))

@@ -197,13 +197,19 @@ std::string meta_problem(const json& meta) {
   if (!pre.is_object()) return "'preprocess' must be an object, got " + py_repr(pre);
   check_keys(pre, kPreprocessKeys, "metadata 'preprocess'", meta["version"].get<int>());
   const json& crop = pre["crop_fraction"];
-  if (!(is_number(crop) && crop.get<double>() > 0 && crop.get<double>() <= 1)) {
-    return "'preprocess.crop_fraction' must be a number in (0, 1], got " + py_repr(crop);
+  if (!(is_number(crop) && crop.get<double>() >= kMinCropFraction && crop.get<double>() <= 1)) {
+    return "'preprocess.crop_fraction' must be a number in [" + json(kMinCropFraction).dump() + ", 1], got " +
+           py_repr(crop);
   }
-  if (!(is_numbers(pre["mean"], 3) && is_numbers(pre["std"], 3) &&
-        std::all_of(pre["std"].begin(), pre["std"].end(), [](const json& s) { return s.get<double>() > 0; }))) {
-    return "'preprocess' mean and std must be 3 numbers each, std > 0; got " + py_repr(pre["mean"]) + ", " +
-           py_repr(pre["std"]);
+  const auto within = [](const json& v, double lo, double hi) {
+    return is_numbers(v, 3) && std::all_of(v.begin(), v.end(), [&](const json& x) {
+             return x.get<double>() >= lo && x.get<double>() <= hi;
+           });
+  };
+  if (!(within(pre["mean"], -kMaxMean, kMaxMean) && within(pre["std"], kMinStd, kMaxStd))) {
+    return "'preprocess' mean and std must be 3 numbers each, every mean in [-" + json(kMaxMean).dump() + ", " +
+           json(kMaxMean).dump() + "] and every std in [" + json(kMinStd).dump() + ", " + json(kMaxStd).dump() +
+           "]; got " + py_repr(pre["mean"]) + ", " + py_repr(pre["std"]);
   }
   if (!labels.is_null() && !(labels.is_array() && labels.size() == k.get<std::size_t>() &&
                              std::all_of(labels.begin(), labels.end(), [](const json& s) { return s.is_string(); }))) {

@@ -54,6 +54,15 @@ inline constexpr std::uint64_t kMaxMetaBytes = std::uint64_t{16} << 20;
 // room in "source" while keeping nlohmann's recursive parse, copy, dump and
 // destructor (and Python's json.loads of Metadata::json) at a small stack depth.
 inline constexpr std::size_t kMaxJsonDepth = 32;
+// Preprocessing scales pixels in [0, 1] by (x - mean) / std in float32: these
+// bounds keep every input within +-2e6 (a std of 1e-40 made infinities, one of
+// 1e39 made zeros) while allowing every convention in use (caffe's std of
+// 1/255 is 0.0039). A crop_fraction below 0.05 would upscale a picture 20
+// times before cropping it.
+inline constexpr double kMinCropFraction = 0.05;
+inline constexpr double kMaxMean = 1000;
+inline constexpr double kMinStd = 0.001;
+inline constexpr double kMaxStd = 1000;
 // MobileNetV2's stride-2 3x3 convs: the stem and the first block of four rows.
 inline constexpr std::size_t kStridedConvs = 5;
 // A transfer-learning head has one or two hidden Dense layers; 8 of 4096 units

@@ -375,8 +375,9 @@ const CorruptCase kCorruptCases[] = {
     {"classes_zero", "'num_classes' must be an integer in [1, 100000], got 0"},
     {"input_too_small", "'input_size' must be [H, W] with integers in [32, 4096], got [16, 224]"},
     {"bad_padding", "'padding' must be one of ['torch', 'same'], got 'valid'"},
-    {"crop_too_large", "'preprocess.crop_fraction' must be a number in (0, 1], got 1.5"},
-    {"std_zero", "'preprocess' mean and std must be 3 numbers each, std > 0"},
+    {"crop_too_large", "'preprocess.crop_fraction' must be a number in [0.05, 1], got 1.5"},
+    {"std_zero", "'preprocess' mean and std must be 3 numbers each, every mean in [-1000.0, 1000.0] and every std in "
+                 "[0.001, 1000.0]"},
     {"preprocess_unknown_key", "metadata 'preprocess': unknown ['gamma'] keys"},
     {"labels_wrong_count", "'labels' must be null or a list of num_classes = 3 strings"},
     {"source_not_object", "'source' must be an object, got 'a camera'"},
