@@ -291,3 +291,13 @@ def test_non_finite_values_are_counted(tmp_path, arrays, meta, bad):
 def test_pickled_object_array_is_refused(tmp_path, arrays, meta):
     arrays["stem.bias"] = np.array([{"evil": 1}] * 16, dtype=object)
     refused(write_raw(tmp_path / "m.npz", arrays, meta), ModelFormatError, "'stem.bias'", "pickled")
+
+
+def test_a_message_lists_ten_names_at_most(tmp_path, arrays, meta):
+    """100,000 stray members once made a 989 KB message: ten are named, then how many more."""
+    stray = {f"stray.{i:03d}": np.zeros(1, np.float32) for i in range(50)}
+    with pytest.raises(ModelFormatError) as info:
+        wformat.load(write_raw(tmp_path / "m.npz", {**arrays, **stray}, meta))
+    message = str(info.value)
+    assert "unexpected ['stray.000', 'stray.001'," in message and "'stray.009'] and 40 more" in message
+    assert len(message) < 500

@@ -83,8 +83,9 @@ size_t resolve_threads(size_t threads) {
 }
 
 // Loads with `load` (path or memory), builds the model, hands the engine out.
+// A refusal after the reader's (which names the file itself) names `source`.
 template <class Load>
-void create(const mbv2_engine_options* options, mbv2_engine** engine, Load load) {
+void create(const mbv2_engine_options* options, mbv2_engine** engine, const std::string& source, Load load) {
   require(engine, "engine");
   *engine = nullptr;
   mbv2_engine_options defaults;
@@ -92,9 +93,21 @@ void create(const mbv2_engine_options* options, mbv2_engine** engine, Load load)
   const mbv2_engine_options& opts = options != nullptr ? *options : defaults;
   const std::string isa = opts.isa != nullptr ? opts.isa : "auto";
   check_isa(isa);
-  const mbv2::io::WeightFile file = load();
-  auto model = mbv2::capi::make_model(file, isa, resolve_threads(opts.threads));
-  *engine = new mbv2_engine{file.meta, std::move(model)};
+  const mbv2::io::WeightFile file = [&] {
+    try {
+      return load();
+    } catch (const std::bad_alloc&) {
+      throw Error(Status::kOutOfMemory, source + ": out of memory while reading the weight file");
+    }
+  }();
+  try {
+    auto model = mbv2::capi::make_model(file, isa, resolve_threads(opts.threads));
+    *engine = new mbv2_engine{file.meta, std::move(model)};
+  } catch (const std::bad_alloc&) {
+    throw Error(Status::kOutOfMemory, source + ": out of memory while packing the weights for the kernels");
+  } catch (const Error& e) {
+    throw Error(e.status(), source + ": " + e.what());
+  }
 }
 
 mbv2::Layout core_layout(mbv2_layout layout) {
@@ -132,18 +145,16 @@ mbv2_status mbv2_engine_options_init(mbv2_engine_options* options) {
 mbv2_status mbv2_engine_create_from_file(const char* path, const mbv2_engine_options* options,
                                          mbv2_engine** engine) {
   return guard(__func__, [&] {
-    create(options, engine, [&] {
-      require(path, "path");
-      return mbv2::io::load_weight_file(path);
-    });
+    require(path, "path");
+    create(options, engine, path, [&] { return mbv2::io::load_weight_file(path); });
   });
 }
 
 mbv2_status mbv2_engine_create_from_memory(const void* data, size_t size, const mbv2_engine_options* options,
                                            mbv2_engine** engine) {
   return guard(__func__, [&] {
-    create(options, engine, [&] {
-      require(data, "data");
+    require(data, "data");
+    create(options, engine, "the weight file in memory", [&] {
       return mbv2::io::load_weight_file_from_memory(data, size);
     });
   });

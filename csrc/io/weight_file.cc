@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
@@ -79,15 +80,26 @@ bool contains(const Names& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// Empty when `have` holds exactly the names in `want`; otherwise every name
-// missing (in `want`'s order) and extra (sorted).
+// At most this many names a list in a message: 100000 stray members once made a 989 KB one.
+constexpr std::size_t kShownNames = 10;
+
+// "['a', 'b', ...]" for the first kShownNames, then how many more.
+template <typename It>
+std::string some_names(It begin, It end) {
+  const std::size_t n = static_cast<std::size_t>(std::distance(begin, end));
+  Names shown(begin, n > kShownNames ? std::next(begin, kShownNames) : end);
+  return py_list(shown) + (n > kShownNames ? " and " + std::to_string(n - kShownNames) + " more" : "");
+}
+
+// Empty when `have` holds exactly the names in `want`; otherwise the names
+// missing (in `want`'s order) and extra (sorted), at most kShownNames of each.
 std::string differences(std::set<std::string> have, const Names& want, const std::string& extra_word) {
   Names missing;
   for (const std::string& name : want) {
     if (have.erase(name) == 0) missing.push_back(name);
   }
-  std::string out = missing.empty() ? "" : "missing " + py_list(missing);
-  if (!have.empty()) out += (out.empty() ? "" : ", ") + extra_word + " " + py_list({have.begin(), have.end()});
+  std::string out = missing.empty() ? "" : "missing " + some_names(missing.begin(), missing.end());
+  if (!have.empty()) out += (out.empty() ? "" : ", ") + extra_word + " " + some_names(have.begin(), have.end());
   return out;
 }
 

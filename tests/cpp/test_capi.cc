@@ -199,6 +199,12 @@ TEST(CApiErrors, NewerFormatIsUnsupportedVersion) {
   expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 3");
 }
 
+TEST(CApiErrors, ANetworkTheCoreCannotRunNamesTheFile) {
+  // base.npz passes the reader (width 0.01) but gives block 0 a residual the fused stem cannot feed.
+  expect_failure(create_status(fixture("base.npz").string()), MBV2_STATUS_INVALID_FORMAT,
+                 "base.npz: the engine cannot run this network");
+}
+
 TEST(CApiErrors, ThreadsPastTheBoundAreInvalidArgument) {
   // 2^40 threads once came back as OUT_OF_MEMORY after trying to allocate for them.
   for (size_t threads : {size_t{257}, size_t{1} << 40}) {
