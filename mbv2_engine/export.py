@@ -6,7 +6,6 @@ folding code path; `format.save` validates what they write.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Mapping
 
 import numpy as np
@@ -160,9 +159,9 @@ def _load_checkpoint(path: str) -> Mapping:
         raise ModelFileNotFoundError(f"PyTorch checkpoint {path!r} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - torch.load of a foreign file fails with any of a dozen types
         raise ModelFormatError(f"{path} is not a PyTorch checkpoint that torch.load(weights_only=True) "
-                               f"reads: {e}") from None
+                               f"reads: {type(e).__name__}: {e}") from None
 
 
 def _state_dict(src) -> Mapping:
@@ -238,5 +237,6 @@ def export_random(out, seed: int = 0, width_mult: float = 1.0, size=(224, 224), 
                   progress: bool = True, labels=None) -> str:
     """Write a random calibrated model (see `random_model`) as a weight file."""
     check_labels(labels, num_classes)  # before the calibration, which takes seconds
+    wformat.check_destination(out)
     model = random_model(seed, width_mult, num_classes, size, progress=progress)
     return write_model(model, out, {"kind": "random", "seed": seed}, labels=labels, size=size)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from .arch import Arch, build_arch, hidden_tuples
-from .errors import Mbv2Error, ModelFormatError
+from .errors import InputError, Mbv2Error, ModelFormatError
 
 FORMAT_NAME = _core.FORMAT_NAME
 FORMAT_VERSION = _core.FORMAT_VERSION
@@ -59,9 +59,20 @@ def loads(data: bytes) -> WeightFile:
     return _weight_file(*_core.read_weight_file_bytes(data))
 
 
+def check_destination(path) -> None:
+    """InputError unless a file can be written at `path`: its folder exists and it is not a folder itself."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"cannot write the weight file to {path!r}: it is a directory; give a file name")
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write the weight file to {path!r}: the directory {folder!r} does not exist")
+
+
 def save(path, arrays: dict, meta: dict, compressed: bool = False) -> str:
     """Write a weight file; `format` and `version` are filled in. Refuses what `load` would refuse."""
     path = os.fspath(path)
+    check_destination(path)
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
     if meta["version"] == FORMAT_VERSION:  # a plain MobileNetV2 head unless the caller says otherwise
         meta = {"hidden": [], "activation": "none", **meta}
@@ -78,6 +89,9 @@ def save(path, arrays: dict, meta: dict, compressed: bool = False) -> str:
         loads(data)
     except Mbv2Error as e:
         raise type(e)(f"cannot save {path}: {e}") from None
-    with open(path, "wb") as f:
-        f.write(data)
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise InputError(f"cannot write the weight file to {path!r}: {e.strerror or e}") from None
     return path

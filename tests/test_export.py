@@ -156,3 +156,19 @@ def test_wrong_width_names_key_shapes_and_the_width_that_fits(small):
 def test_wrong_class_count_is_a_shape_error(small):
     with pytest.raises(StateDictError, match=r"classifier.1.weight: expected shape \(1000, 1280\)"):
         fold_state_dict(small.state_dict(), 0.35, num_classes=1000)
+
+
+def test_unwritable_destinations_are_input_errors_before_any_work(tmp_path):
+    from mbv2_engine.errors import InputError
+
+    with pytest.raises(InputError, match="it is a directory; give a file name"):
+        export_random(tmp_path, progress=False)
+    with pytest.raises(InputError, match="does not exist"):
+        export_random(tmp_path / "missing" / "m.npz", progress=False)
+
+
+def test_a_file_torch_load_cannot_read_is_a_format_error(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("hello world, not a checkpoint\n")
+    with pytest.raises(ModelFormatError, match="is not a PyTorch checkpoint that torch.load"):
+        export_from_torch(text, tmp_path / "m.npz")
