@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,14 +50,34 @@ def cmd_export(args) -> int:
 
 
 def cmd_classify(args) -> int:
+    """Exit 0 when every image was classified, 1 when some failed, 2 for a usage error, 130 on Ctrl-C."""
+    from . import collection
     from .engine import Engine
 
+    if args.top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.batch < 1 or (args.workers is not None and args.workers < 1):
+        raise InputError("--batch and --workers must be at least 1")
+    fmt = collection.format_for(args.output, args.format)
     engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
-    for image in args.images:
-        print(image)
-        for p in engine.classify(image, top_k=args.top_k):
-            print(f"  {p.probability:8.4f}  {p.label}")
-    return 0
+    top_k = min(args.top_k, engine.num_classes)
+    paths = collection.discover(args.images, globs=args.glob)
+    if not paths:
+        raise InputError(f"no images found in {', '.join(args.images)}"
+                         + (f" matching {', '.join(args.glob)}" if args.glob else ""))
+    writer, done = collection.open_writer(fmt, args.output, top_k, resume=args.resume)
+    todo = [p for p in paths if p not in done]
+    try:
+        summary = collection.classify_paths(engine, todo, writer, top_k=top_k, batch=args.batch,
+                                            workers=args.workers, draft=not args.no_draft,
+                                            progress=False if args.quiet else None, skipped=len(paths) - len(todo))
+    except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as other filters do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    print(f"mbv2-engine classify: {summary.line()}", file=sys.stderr, flush=True)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failures else 0
 
 
 def cmd_info(args) -> int:
@@ -98,6 +119,11 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     return run_demo(args.out_dir, seed=args.seed, repeat=args.repeat, threads=args.threads, held_out=args.held_out)
+
+
+def collection_default_batch() -> int:
+    from .collection import DEFAULT_BATCH
+    return DEFAULT_BATCH
 
 
 def cmake_dir() -> Path:
@@ -150,12 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("classify", help="print the top-k classes of images")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("classify", help="print or write the top-k classes of images: files, folders, or a list "
+                                        "of paths on standard input")
+    p.add_argument("images", nargs="+", metavar="PATH",
+                   help="an image file, a folder (searched recursively), or - for paths on standard input, one a line")
     p.add_argument("--model", required=True, metavar="M.npz")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, help="engine threads (default: the physical cores)")
     p.add_argument("--isa", default="auto", help="kernel ISA: auto, ref, ...")
+    p.add_argument("--glob", action="append", metavar="PATTERN",
+                   help="in folders, take the files whose name or path relative to the folder matches PATTERN "
+                        "(repeatable; default: every extension Pillow reads)")
+    p.add_argument("--batch", type=int, default=collection_default_batch(), metavar="N",
+                   help="images per engine call (default: %(default)s)")
+    p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: the CPUs, at most 8)")
+    p.add_argument("-o", "--output", metavar="FILE.jsonl|FILE.csv",
+                   help="write JSON Lines or CSV here, flushed as results arrive (default: a table on stdout)")
+    p.add_argument("--format", choices=("table", "jsonl", "csv"),
+                   help="output format (default: from the --output extension, else table)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the paths already in --output and append to it")
+    p.add_argument("--no-draft", action="store_true",
+                   help="decode JPEGs at full size (default: let the decoder downscale large ones, much faster)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("info", help="print the plan: layers, shapes, MACs, parameters, arena bytes")
