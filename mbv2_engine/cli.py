@@ -2,11 +2,34 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
 
 from .errors import InputError, Mbv2Error
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be an integer >= 1 (threads, batch, repeat, classes, top-k)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def width_mult(text: str) -> float:
+    """A width multiplier: a finite number > 0 (the network table bounds it above)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -42,8 +65,8 @@ def cmd_export(args) -> int:
         path = export.export_from_torch(args.from_torch, args.output, width_mult=args.width,
                                         num_classes=args.num_classes, labels=labels)
     else:
-        path = export.export_random(args.output, seed=args.seed, width_mult=args.width or 1.0,
-                                    size=args.size, num_classes=args.num_classes or 1000,
+        path = export.export_random(args.output, seed=args.seed, width_mult=1.0 if args.width is None else args.width,
+                                    size=args.size, num_classes=1000 if args.num_classes is None else args.num_classes,
                                     progress=not args.quiet, labels=labels)
     print(f"wrote {path}")
     return 0
@@ -54,10 +77,6 @@ def cmd_classify(args) -> int:
     from . import collection
     from .engine import Engine
 
-    if args.top_k < 1:
-        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.batch < 1 or (args.workers is not None and args.workers < 1):
-        raise InputError("--batch and --workers must be at least 1")
     fmt = collection.format_for(args.output, args.format)
     engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
     top_k = min(args.top_k, engine.num_classes)
@@ -161,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a float32 MobileNetV2 .tflite, read with the tflite schema package: no TensorFlow")
     src.add_argument("--random", action="store_true", help="random weights, BN calibrated on random inputs")
     p.add_argument("-o", "--output", required=True, metavar="OUT.npz")
-    p.add_argument("--width", type=float,
+    p.add_argument("--width", type=width_mult,
                    help="width multiplier (default: detected from a state dict's shapes; 1.0 for --random)")
-    p.add_argument("--num-classes", type=int, help="class count (default: from the state dict, or 1000)")
+    p.add_argument("--num-classes", type=positive_int, help="class count (default: from the state dict, or 1000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (--random)")
     p.add_argument("--size", type=parse_size, default=(224, 224), help="input size H or HxW (--random)")
     p.add_argument("--labels", metavar="FILE|imagenet",
@@ -181,15 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="PATH",
                    help="an image file, a folder (searched recursively), or - for paths on standard input, one a line")
     p.add_argument("--model", required=True, metavar="M.npz")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--threads", type=int, help="engine threads (default: the physical cores)")
+    p.add_argument("--top-k", type=positive_int, default=5)
+    p.add_argument("--threads", type=positive_int, help="engine threads (default: the physical cores)")
     p.add_argument("--isa", default="auto", help="kernel ISA: auto, ref, ...")
     p.add_argument("--glob", action="append", metavar="PATTERN",
                    help="in folders, take the files whose name or path relative to the folder matches PATTERN "
                         "(repeatable; default: every extension Pillow reads)")
-    p.add_argument("--batch", type=int, default=collection_default_batch(), metavar="N",
+    p.add_argument("--batch", type=positive_int, default=collection_default_batch(), metavar="N",
                    help="images per engine call (default: %(default)s)")
-    p.add_argument("--workers", type=int, metavar="N", help="decoding threads (default: the CPUs, at most 8)")
+    p.add_argument("--workers", type=positive_int, metavar="N", help="decoding threads (default: the CPUs, at most 8)")
     p.add_argument("-o", "--output", metavar="FILE.jsonl|FILE.csv",
                    help="write JSON Lines or CSV here, flushed as results arrive (default: a table on stdout)")
     p.add_argument("--format", choices=("table", "jsonl", "csv"),
@@ -210,10 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="time the engine on random inputs, optionally per block")
     p.add_argument("model", metavar="M.npz")
     p.add_argument("--size", type=parse_size, help="input size H or HxW (default: the model's)")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--batch", type=positive_int, default=1)
+    p.add_argument("--threads", type=positive_int)
     p.add_argument("--isa", default="auto")
-    p.add_argument("--repeat", type=int, default=20)
+    p.add_argument("--repeat", type=positive_int, default=20)
     p.add_argument("--profile", action="store_true", help="also time each block alone")
     p.set_defaults(func=cmd_bench)
 
@@ -222,9 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "check both against PyTorch and time them")
     p.add_argument("--out-dir", default="mbv2-demo", help="where the model and sample image go")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=10, help="timed runs per engine")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--held-out", type=int, default=300, help="held-out pictures for the trained model")
+    p.add_argument("--repeat", type=positive_int, default=10, help="timed runs per engine")
+    p.add_argument("--threads", type=positive_int, default=1)
+    p.add_argument("--held-out", type=positive_int, default=300, help="held-out pictures for the trained model")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -102,3 +102,18 @@ def test_bench_prints_time_and_per_block_profile(small_model_path, capsys):
     out = capsys.readouterr().out
     assert "images/s" in out and "GFLOP/s" in out and "1 thread(s)" in out
     assert "stem+block0" in out and "block16+head+classifier" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["export", "--random", "--width", "0", "-o", "x.npz"], "--width: must be a number > 0, got '0'"),
+    (["export", "--random", "--width", "nan", "-o", "x.npz"], "--width: must be a number > 0, got 'nan'"),
+    (["export", "--random", "--num-classes", "0", "-o", "x.npz"], "--num-classes: must be an integer >= 1, got '0'"),
+    (["bench", "m.npz", "--repeat", "0"], "--repeat: must be an integer >= 1, got '0'"),
+    (["bench", "m.npz", "--batch", "-1"], "--batch: must be an integer >= 1, got '-1'"),
+    (["classify", "a.png", "--model", "m.npz", "--top-k", "0"], "--top-k: must be an integer >= 1, got '0'"),
+])
+def test_out_of_range_numbers_are_usage_errors(argv, fragment, capsys):
+    """`export --width 0 --num-classes 0` wrote a width-1.0, 1000-class model; `bench --repeat 0` printed nan."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and fragment in capsys.readouterr().err
