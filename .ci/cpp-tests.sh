@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The C++ side: the GoogleTest suites through ctest (reader, C API, C99 header,
-# exported symbols), the thread-safety test under ThreadSanitizer, and
-# examples/cpp_host built against the installed wheel through find_package.
+# exported symbols), all of them again under AddressSanitizer + UBSan (with
+# LeakSanitizer) and under ThreadSanitizer, a Python smoke test on an ASan
+# build of the module, and examples/cpp_host built against the installed wheel
+# through find_package.
 # .ci/run calls it after `pip install ".[test]"`; a few minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,14 +29,38 @@ cmake -S . -B "$BUILD/tests" "${CONFIGURE[@]}" >/dev/null
 cmake --build "$BUILD/tests" -j"$JOBS" >/dev/null
 run_ctest "$BUILD/ctest.log" ctest --test-dir "$BUILD/tests"
 
-echo "== thread safety under ThreadSanitizer"
-TSAN=-fsanitize=thread
-cmake -S . -B "$BUILD/tsan" "${CONFIGURE[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS=$TSAN \
-    -DCMAKE_C_FLAGS=$TSAN -DCMAKE_EXE_LINKER_FLAGS=$TSAN -DCMAKE_SHARED_LINKER_FLAGS=$TSAN >/dev/null
-cmake --build "$BUILD/tsan" -j"$JOBS" --target test_capi_threads test_thread_pool >/dev/null
+# sanitized_build DIR FLAGS [CMAKE ARGS...]: the tree configured and built with FLAGS on every target.
+sanitized_build() {
+  local dir=$1 flags=$2
+  shift 2
+  cmake -S . -B "$dir" "$@" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
+      -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+      -DCMAKE_MODULE_LINKER_FLAGS="$flags" >/dev/null
+  cmake --build "$dir" -j"$JOBS" >/dev/null
+}
+
+echo "== every C++ test under AddressSanitizer, UBSan and LeakSanitizer"
+ASAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+sanitized_build "$BUILD/asan" "$ASAN" "${CONFIGURE[@]}"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_ctest "$BUILD/asan.log" ctest --test-dir "$BUILD/asan"
+
+echo "== a Python smoke test (load, run, classify, a refused file) on an ASan build of the module"
+# The dev build writes the modules beside the sources: move them to a package copy of their own.
+sanitized_build "$BUILD/asan-py" "$ASAN" -G Ninja -DMBV2_BUILD_PYTHON=ON -DMBV2_BUILD_TEST_HOOKS=OFF \
+    -DPython_EXECUTABLE="$PYTHON"
+rm -rf "$BUILD/asan-pkg" && mkdir -p "$BUILD/asan-pkg"
+cp -r mbv2_engine "$BUILD/asan-pkg/"
+rm -f mbv2_engine/_core*.so
+# Python itself is not instrumented: the ASan runtime goes first, and Python's own
+# allocations at exit are not leaks of ours.
+LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    PYTHONPATH="$BUILD/asan-pkg" "$PYTHON" .ci/asan_smoke.py "$BUILD/tests/tests/cpp/npz_fixtures"
+
+echo "== every C++ test under ThreadSanitizer"
 # TSan's shadow memory needs a fixed layout: kernels with wide mmap randomisation break it.
-TSAN_OPTIONS=halt_on_error=1 run_ctest "$BUILD/tsan.log" setarch "$(uname -m)" -R \
-    ctest --test-dir "$BUILD/tsan" -R "CApiThreads|ThreadPool"
+sanitized_build "$BUILD/tsan" -fsanitize=thread "${CONFIGURE[@]}"
+TSAN_OPTIONS=halt_on_error=1 run_ctest "$BUILD/tsan.log" setarch "$(uname -m)" -R ctest --test-dir "$BUILD/tsan"
 
 echo "== examples/cpp_host against the installed wheel"
 # From outside the tree, so Python imports the installed package, not ./mbv2_engine.

@@ -44,12 +44,17 @@ typedef enum mbv2_status {
   MBV2_STATUS_UNSUPPORTED_VERSION = 5, /* written by a newer format version than this library reads */
   MBV2_STATUS_UNSUPPORTED_ISA = 6,     /* the requested instruction set is unknown or not on this CPU */
   MBV2_STATUS_OUT_OF_MEMORY = 7,
-  MBV2_STATUS_INTERNAL = 8 /* a bug in the engine */
+  MBV2_STATUS_INTERNAL = 8, /* a bug in the engine */
+  MBV2_STATUS_MAX_ENUM_ = 0x7fffffff /* not a status: makes every int a value of the type (see mbv2_layout) */
 } mbv2_status;
 
 typedef enum mbv2_layout {
   MBV2_LAYOUT_NCHW = 0, /* n x 3 x height x width */
-  MBV2_LAYOUT_NHWC = 1  /* n x height x width x 3 */
+  MBV2_LAYOUT_NHWC = 1, /* n x height x width x 3 */
+  /* Not a layout: makes every int a value of the type, so that a wrong one a
+   * host passes is refused as MBV2_STATUS_INVALID_ARGUMENT rather than being
+   * undefined behaviour in the library's C++. */
+  MBV2_LAYOUT_MAX_ENUM_ = 0x7fffffff
 } mbv2_layout;
 
 typedef struct mbv2_engine mbv2_engine;
