@@ -28,7 +28,7 @@ from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from mbv2_engine import Engine  # noqa: E402
 from mbv2_engine import format as wformat  # noqa: E402
 from mbv2_engine.arch import build_arch  # noqa: E402
-from mbv2_engine.errors import ModelFileNotFoundError  # noqa: E402
+from mbv2_engine.errors import InputError, ModelFileNotFoundError  # noqa: E402
 from mbv2_engine.export import random_model, to_arrays  # noqa: E402
 from mbv2_engine.importers import KERAS_PREPROCESS, ModelImportError  # noqa: E402
 from mbv2_engine.importers.tflite import export_from_tflite, import_tflite  # noqa: E402
@@ -246,7 +246,7 @@ def test_written_metadata_and_preprocess(written, tmp_path):
     meta = wformat.load(export_from_tflite(path, tmp_path / "t.npz", preprocess="torchvision")).meta
     assert meta["preprocess"] == wformat.TORCHVISION_PREPROCESS
     assert import_tflite(path, preprocess="keras").preprocess == KERAS_PREPROCESS
-    with pytest.raises(ValueError, match="preprocess must be None, 'keras' or 'torchvision', not 'caffe'"):
+    with pytest.raises(InputError, match="preprocess must be None, 'keras' or 'torchvision', got 'caffe'"):
         import_tflite(path, preprocess="caffe")
 
 

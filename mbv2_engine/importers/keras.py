@@ -42,7 +42,7 @@ except ImportError:  # the importer's one dependency beyond numpy; the rest of t
 
 from .. import format as wformat
 from ..arch import build_arch
-from ..errors import ModelFileNotFoundError
+from ..errors import Mbv2Error, ModelFileNotFoundError
 from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, fold_bn, width_from_stem, write_imported
 
 CONTAINERS = ("Functional", "Model", "Sequential")
@@ -638,6 +638,12 @@ def import_keras(src) -> ImportedModel:
         arrays, rules, residual = _backbone_arrays(bb, source.weights)
         dense = _head(chain)
         head_arrays, hidden = _dense_arrays(dense, source.weights, arrays["head.weight"].shape[0])
+    except Mbv2Error:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as e:
+        # h5py on a truncated file (OSError), a config or archive that is not what Keras writes.
+        raise ModelImportError(f"{os.path.basename(path)} cannot be read as a Keras model: "
+                               f"{type(e).__name__}: {e}") from None
     finally:
         for f in files:
             f.close()

@@ -31,13 +31,14 @@ TFLite).
 from __future__ import annotations
 
 import os
+import struct
 from collections import defaultdict
 
 import numpy as np
 
 from .. import format as wformat
 from ..arch import build_arch
-from ..errors import ModelFileNotFoundError, ModelReadError
+from ..errors import InputError, Mbv2Error, ModelFileNotFoundError, ModelReadError
 from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, width_from_stem, write_imported
 
 __all__ = ["import_tflite", "export_from_tflite", "PREPROCESS"]
@@ -565,7 +566,7 @@ def import_tflite(src, preprocess: str | None = None) -> ImportedModel:
     if preprocess is None:
         preprocess = "keras"
     if preprocess not in PREPROCESS:
-        raise ValueError(f"preprocess must be None, 'keras' or 'torchvision', not {preprocess!r}")
+        raise InputError(f"preprocess must be None, 'keras' or 'torchvision', got {preprocess!r}")
     path = os.fspath(src)
     name = os.path.basename(path)
     if not os.path.isfile(path):
@@ -577,9 +578,15 @@ def import_tflite(src, preprocess: str | None = None) -> ImportedModel:
             data = f.read()
     except OSError as e:
         raise ModelReadError(f"cannot read {path}: {e}") from None
-    g = _Graph(_schema(), data, name)
-    _check_float32(g)
-    arrays, width, size, padding, hidden, activation = _read(g)
+    try:
+        g = _Graph(_schema(), data, name)
+        _check_float32(g)
+        arrays, width, size, padding, hidden, activation = _read(g)
+    except Mbv2Error:
+        raise
+    except (struct.error, IndexError, ValueError, TypeError, KeyError) as e:
+        # flatbuffers reading a table or buffer past the end of a truncated or lying file
+        raise ModelImportError(f"{name} is not a readable TFLite flatbuffer: {type(e).__name__}: {e}") from None
     return ImportedModel(arrays=arrays, width_mult=width, num_classes=int(arrays["classifier.bias"].shape[0]),
                          input_size=size, padding=padding, preprocess=dict(PREPROCESS[preprocess]),
                          source={"kind": "tflite", "file": name}, hidden=hidden, activation=activation)
