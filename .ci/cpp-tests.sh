@@ -46,16 +46,19 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_ctest "$BUILD/asan.log" ctest --test-dir "$BUILD/asan"
 
 echo "== a Python smoke test (load, run, classify, a refused file) on an ASan build of the module"
-# The dev build writes the modules beside the sources: move them to a package copy of their own.
+# A copy of the package's Python sources, with the sanitized module built into it.
+ASAN_PKG=$(realpath -m "$BUILD/asan-pkg")
+rm -rf "$ASAN_PKG" && mkdir -p "$ASAN_PKG"
+cp -r mbv2_engine "$ASAN_PKG/"
+rm -f "$ASAN_PKG"/mbv2_engine/*.so
 sanitized_build "$BUILD/asan-py" "$ASAN" -G Ninja -DMBV2_BUILD_PYTHON=ON -DMBV2_BUILD_TEST_HOOKS=OFF \
-    -DPython_EXECUTABLE="$PYTHON"
-rm -rf "$BUILD/asan-pkg" && mkdir -p "$BUILD/asan-pkg"
-cp -r mbv2_engine "$BUILD/asan-pkg/"
-rm -f mbv2_engine/_core*.so
-# Python itself is not instrumented: the ASan runtime goes first, and Python's own
-# allocations at exit are not leaks of ours.
-LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-    PYTHONPATH="$BUILD/asan-pkg" "$PYTHON" .ci/asan_smoke.py "$BUILD/tests/tests/cpp/npz_fixtures"
+    -DPython_EXECUTABLE="$PYTHON" -DMBV2_MODULE_DIR="$ASAN_PKG/mbv2_engine"
+# Python itself is not instrumented: the ASan runtime goes first (libstdc++ with it, or
+# its __cxa_throw interceptor finds nothing to wrap), and Python's own allocations at
+# exit are not leaks of ours.
+LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    PYTHONPATH="$ASAN_PKG" "$PYTHON" .ci/asan_smoke.py "$BUILD/tests/tests/cpp/npz_fixtures"
 
 echo "== every C++ test under ThreadSanitizer"
 # TSan's shadow memory needs a fixed layout: kernels with wide mmap randomisation break it.
