@@ -118,6 +118,7 @@ def cmd_bench(args) -> int:
 
     from .demo import time_interleaved
     from .engine import Engine
+    from .fma_peak import peak_gflops, share
 
     engine = Engine.load(args.model, threads=args.threads, isa=args.isa)
     h, w = args.size or engine.input_size
@@ -125,12 +126,19 @@ def cmd_bench(args) -> int:
     x = np.random.default_rng(0).standard_normal((args.batch, 3, h, w), dtype=np.float32)
     t = time_interleaved({"engine": lambda: engine.run(x)}, args.repeat)["engine"]
     gflop = 2 * args.batch * plan.macs / 1e9
+    # The share is of one thread's FMA peak times the thread count (measured once per process).
+    peak = peak_gflops(plan.isa)
+    of_peak = (f" ({100 * gflop / t / (peak * plan.threads):.0f}% of {plan.threads} x {peak:.1f} GFLOP/s "
+               f"{plan.isa} FMA peak)" if peak else "")
     print(f"{args.model}: {h}x{w}, batch {args.batch}, {plan.threads} thread(s), ISA {plan.isa}: "
-          f"median {t * 1e3:.2f} ms of {args.repeat}, {args.batch / t:.1f} images/s, {gflop / t:.1f} GFLOP/s")
+          f"median {t * 1e3:.2f} ms of {args.repeat}, {args.batch / t:.1f} images/s, {gflop / t:.1f} GFLOP/s"
+          f"{of_peak}")
     if args.profile:
-        print(f"{'block':<24}{'ms':>8}{'MMACs':>9}{'GFLOP/s':>9}   (one image, one thread, best of {args.repeat})")
+        print(f"{'block':<24}{'ms':>8}{'MMACs':>9}{'GFLOP/s':>9}{'peak':>6}   "
+              f"(one image, one thread, best of {args.repeat})")
         for row in engine.profile(h, w, repeats=args.repeat):
-            print(f"{row['name']:<24}{row['ms']:>8.3f}{row['macs'] / 1e6:>9.2f}{row['gflops']:>9.1f}")
+            print(f"{row['name']:<24}{row['ms']:>8.3f}{row['macs'] / 1e6:>9.2f}{row['gflops']:>9.1f}"
+                  f"{share(row['gflops'], plan.isa):>6}")
     return 0
 
 

@@ -104,6 +104,19 @@ def test_bench_prints_time_and_per_block_profile(small_model_path, capsys):
     assert "stem+block0" in out and "block16+head+classifier" in out
 
 
+def test_bench_prints_the_share_of_the_measured_fma_peak(small_model_path, capsys):
+    from mbv2_engine import _core
+
+    assert _core.fma_peak_gflops("ref") == -1 and _core.fma_peak_gflops("neon") == -1
+    for isa in {"avx2", "avx512"} & set(_core.available_isas()):
+        peak = _core.fma_peak_gflops(isa, 20000, 3)
+        assert 1 < peak < 10000, f"{isa}: {peak} GFLOP/s is no FMA peak"
+        assert main(["bench", str(small_model_path), "--repeat", "2", "--threads", "1", "--isa", isa,
+                     "--profile"]) == 0
+        out = capsys.readouterr().out
+        assert f"GFLOP/s {isa} FMA peak)" in out and "% of 1 x " in out and "peak" in out.splitlines()[1]
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["export", "--random", "--width", "0", "-o", "x.npz"], "--width: must be a number > 0, got '0'"),
     (["export", "--random", "--width", "nan", "-o", "x.npz"], "--width: must be a number > 0, got 'nan'"),

@@ -3,6 +3,7 @@
 // status (python/shared.h). The test hooks are in another module, test_hooks.cc.
 #include <pybind11/stl.h>
 
+#include "core/fma_peak.h"
 #include "core/kernel_set.h"
 #include "io/weight_file.h"
 #include "python/glue.h"
@@ -33,6 +34,10 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_classes", [](const Model& model) { return model.spec().num_classes; });
 
   m.def("available_isas", &available_isas, "ISAs this CPU runs, reference first.");
+  m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
+        py::call_guard<py::gil_scoped_release>(),
+        "One thread's FMA peak in GFLOP/s for 'avx2' or 'avx512' (best of `trials` runs of 12 x `iters` FMAs); "
+        "-1 for another ISA or a CPU without it.");
   m.def("ukernels", &ukernel_list, "Every registered microkernel: isa, op, name, nr.");
 
   m.def("read_weight_file", &read_weight_file, py::arg("path"),

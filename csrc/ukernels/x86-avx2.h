@@ -16,9 +16,22 @@ struct Avx2 {
   using V = __m256;
   using Mask = __m256i;
   static constexpr size_t kLanes = 8;
+  static constexpr size_t kRegisters = 16;  // YMM0-15: the GEMM's tile must fit (x86-gemm.h, mac)
 
-  static V zero() { return _mm256_setzero_ps(); }
-  static V set1(float v) { return _mm256_set1_ps(v); }
+  // Made where they are used: with only 16 YMM registers, a constant the
+  // compiler hoists out of the GEMM's tile loop (the ReLU6 bounds) costs the
+  // 6x16 tile an accumulator, spilled to the stack and reloaded at every k.
+  // The empty volatile asm keeps each copy in place.
+  static V zero() {
+    V v = _mm256_setzero_ps();
+    __asm__ volatile("" : "+x"(v));
+    return v;
+  }
+  static V set1(float f) {
+    V v = _mm256_set1_ps(f);
+    __asm__ volatile("" : "+x"(v));
+    return v;
+  }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V broadcast(const float* p) { return _mm256_broadcast_ss(p); }

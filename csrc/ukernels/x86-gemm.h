@@ -55,9 +55,34 @@ inline void store_lanes(float* p, typename S::V v, size_t n) {
 // panel's: the data the next call reads.
 constexpr size_t kPrefetchRows = 32;
 
+// The vocabulary's vector register count (S::kRegisters), 32 when it does not say.
+template <class S, class = void>
+struct vector_registers : Const<32> {};
+template <class S>
+struct vector_registers<S, std::void_t<decltype(S::kRegisters)>> : Const<S::kRegisters> {};
+
 // acc[r][v] += sum_k *a(r, k) * w[k * NR + v * lanes]: the loop all four ops share.
-template <class S, size_t NR, size_t R, size_t C, class A>
+//
+// With 16 registers (AVX2) the k loop runs on a private copy of the tile
+// (Copy). On the caller's array, whose address the tile lambdas take, GCC 12
+// kept the accumulators in registers but also stored them back to the stack at
+// every k: 12 stores per k in the projection's 6x16 tile and the 12x8 tiles,
+// 12 cycles per k for 6 of FMA work, and one accumulator spilled in the
+// expand tile (bench/mca_hot_loops.py). Same FMAs in the same order: the same
+// bits. The AVX-512 build does not spill and is left as it was.
+template <class S, size_t NR, size_t R, size_t C, class A, bool Copy = (vector_registers<S>::value <= 16)>
 inline void mac(typename S::V (&acc)[R][C], size_t kc, A a, const float* w) {
+  if constexpr (Copy) {
+    typename S::V tile[R][C];
+    for (size_t r = 0; r < R; r++) {
+      for (size_t v = 0; v < C; v++) tile[r][v] = acc[r][v];
+    }
+    mac<S, NR, R, C, A, false>(tile, kc, a, w);
+    for (size_t r = 0; r < R; r++) {
+      for (size_t v = 0; v < C; v++) acc[r][v] = tile[r][v];
+    }
+    return;
+  }
   constexpr size_t kLineFloats = 64 / sizeof(float);
   for (size_t k = 0; k < kc; k++, w += NR) {
     for (size_t l = 0; l < NR; l += kLineFloats) {
@@ -164,12 +189,14 @@ template <class S, size_t MR, size_t NV>
 inline void head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                               float* sum) {
   constexpr size_t NR = NV * S::kLanes;
-  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
   for_each_tile<S, MR, NV>(m, nc, w, (kc + 1) * NR, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
                                                         const float* panel) {
     typename S::V acc[rows][cols];
     load_bias<S>(acc, panel);
     mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR);
+    // Made after the k loop: held across it, the bounds cost the AVX2 6x16
+    // tile (16 registers) an accumulator, spilled and reloaded at every k.
+    const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
     for (size_t v = 0; v < cols; v++) {
       float* sv = sum + n0 + v * S::kLanes;
       const size_t live = nn - v * S::kLanes;

@@ -1,0 +1,38 @@
+"""Prints the single-thread FMA peak of each x86 ISA (AVX2 ymm, AVX-512 zmm) in GFLOP/s.
+
+    python bench/fma_peak.py
+
+The kernel (csrc/core/fma_peak.cc, through mbv2_engine.fma_peak) runs 12
+independent FMA chains on one thread; `mbv2-engine bench` prints each result's
+share of the same figure.
+"""
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mbv2_engine import fma_peak  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    print(f"{cpu_name()}, one thread:")
+    for isa in ("avx2", "avx512"):
+        peak = fma_peak.peak_gflops(isa)
+        print(f"  {isa:<8}{f'{peak:.1f} GFLOP/s' if peak else 'n/a (this CPU lacks it)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

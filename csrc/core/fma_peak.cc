@@ -1,0 +1,86 @@
+// The single-thread FMA peak of each x86 ISA (see core/fma_peak.h).
+#include "core/fma_peak.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+
+#include <chrono>
+
+namespace mbv2 {
+
+// acc[j] = acc[j] * m + a: 12 independent chains, one FMA per vector per
+// iteration, so the loop overhead shares the ports with 12 FMAs. A macro, not
+// a template, so each copy is compiled with its own target attribute.
+#define CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define DECL(j) V acc##j = SET1(1.0f + (j) * 1e-3f);
+#define STEP(j) acc##j = FMA(acc##j, m, a);
+#define SUM(j) s = FMA(acc##j, m, s);
+#define FMA_CHAINS_BODY                                                    \
+  V m = SET1(0.999999f), a = SET1(1e-7f);                                  \
+  CHAINS(DECL)                                                             \
+  const auto t0 = std::chrono::steady_clock::now();                        \
+  for (long i = 0; i < iters; i++) {                                       \
+    CHAINS(STEP)                                                           \
+    /* keeps the compiler from reassociating the chains or hoisting them */ \
+    __asm__ volatile("" : "+x"(m), "+x"(a));                               \
+  }                                                                        \
+  const auto t1 = std::chrono::steady_clock::now();                        \
+  V s = acc0;                                                              \
+  CHAINS(SUM)                                                              \
+  float out[sizeof(V) / sizeof(float)];                                    \
+  __builtin_memcpy(out, &s, sizeof(V));                                    \
+  *sink = out[0];                                                          \
+  return std::chrono::duration<double>(t1 - t0).count();
+
+__attribute__((target("avx2,fma"))) static double run_avx2(long iters, float* sink) {
+  typedef __m256 V;
+#define SET1 _mm256_set1_ps
+#define FMA _mm256_fmadd_ps
+  FMA_CHAINS_BODY
+#undef SET1
+#undef FMA
+}
+
+__attribute__((target("avx512f"))) static double run_avx512(long iters, float* sink) {
+  typedef __m512 V;
+#define SET1 _mm512_set1_ps
+#define FMA _mm512_fmadd_ps
+  FMA_CHAINS_BODY
+#undef SET1
+#undef FMA
+}
+
+// GFLOP/s (2 flops per lane per FMA) of the best of `trials` runs of `iters`
+// iterations, after one warm-up run; -1 when the CPU lacks the ISA.
+double fma_peak_gflops(const std::string& isa, long iters, int trials) {
+  __builtin_cpu_init();
+  double (*fn)(long, float*);
+  int lanes;
+  if (isa == "avx2") {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return -1;
+    fn = run_avx2, lanes = 8;
+  } else if (isa == "avx512") {
+    if (!__builtin_cpu_supports("avx512f")) return -1;
+    fn = run_avx512, lanes = 16;
+  } else {
+    return -1;
+  }
+  float sink;
+  fn(iters, &sink);  // warm-up: wakes the vector unit and settles the clock
+  double best = 1e30;
+  for (int t = 0; t < trials; t++) {
+    const double s = fn(iters, &sink);
+    if (s < best) best = s;
+  }
+  return 12.0 * lanes * 2 * iters / best / 1e9;
+}
+
+}  // namespace mbv2
+
+#else
+
+namespace mbv2 {
+double fma_peak_gflops(const std::string&, long, int) { return -1; }
+}  // namespace mbv2
+
+#endif

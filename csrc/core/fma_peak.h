@@ -1,0 +1,16 @@
+// What the kernels' GFLOP/s are shares of: one thread's FMA peak per x86 ISA,
+// measured with independent FMA chains (12 vectors: enough to cover a 4-cycle
+// FMA on 2 pipes). Each function carries its own target attribute, so this file
+// needs no ISA flags and runs on any x86-64 CPU.
+#pragma once
+
+#include <string>
+
+namespace mbv2 {
+
+// GFLOP/s (2 flops per lane per FMA) of the best of `trials` runs of `iters`
+// iterations after one warm-up run, for "avx2" (ymm) or "avx512" (zmm); -1 for
+// another ISA or a CPU without it.
+double fma_peak_gflops(const std::string& isa, long iters, int trials);
+
+}  // namespace mbv2
