@@ -19,10 +19,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .arch import MIN_INPUT
-from .errors import ImageNotFoundError, InputError
+from .errors import ImageNotFoundError, InputError, OutOfMemoryError
 
 # Integer modes Pillow's convert("RGB") clips at 255 (a 16-bit picture would come out all white).
 _WIDE_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -33,7 +33,8 @@ def to_rgb_array(image) -> np.ndarray:
     if isinstance(image, (str, Path)):
         image = _open(Path(image))
     if isinstance(image, Image.Image):
-        image = np.asarray(to_rgb_image(image))
+        pil = image  # decoded here: a lazily opened image reads its file only now
+        image = _decoded(lambda: np.asarray(to_rgb_image(pil)), "the PIL image")
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected an image (path, PIL image or uint8 HxWx3 array) or a float32 "
                          f"(N, 3, H, W) batch, got {type(image).__name__}")
@@ -53,15 +54,34 @@ def to_rgb_image(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def _open(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise ImageNotFoundError(f"image file not found: {path}")
+def _decoded(decode, what: str):
+    """decode(), with whatever Pillow raises on a hostile or broken picture as an InputError."""
     try:
+        return decode()
+    except MemoryError:
+        raise OutOfMemoryError(f"out of memory decoding {what}") from None
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Pillow's decoders raise OSError, SyntaxError, ValueError,
+        # TypeError, struct.error and DecompressionBombError on bad input: all mean "cannot decode"
+        reason = ("it exceeds Pillow's decompression-bomb limit of "
+                  f"{Image.MAX_IMAGE_PIXELS} pixels" if isinstance(e, Image.DecompressionBombError) else e)
+        raise InputError(f"cannot decode {what}: {reason}") from None
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise ImageNotFoundError(f"image file not found: {path}")
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise InputError(f"cannot read image {path}: it is {kind}")
+
+    def decode():
         with Image.open(path) as img:
             img.load()
             return to_rgb_image(img)
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"cannot decode image {path}: {e}") from e
+
+    return _decoded(decode, f"image {path}")
 
 
 def _check_rgb(a: np.ndarray) -> None:
@@ -148,7 +168,7 @@ def load_image(path, size: tuple[int, int], crop_fraction: float, mean, std, dra
     With `draft`, a JPEG at least twice as large as the resize needs is decoded
     at 1/2, 1/4 or 1/8 scale in the DCT domain (never below that size), then
     resized as usual. Raises what Pillow raises for an unreadable file
-    (OSError, UnidentifiedImageError, Image.DecompressionBombError, ...), and
+    (OSError, PIL.UnidentifiedImageError, Image.DecompressionBombError, ...), and
     InputError for a picture smaller than the network's minimum.
     """
     with Image.open(path) as img:

@@ -129,3 +129,68 @@ def test_torch_tensors_the_engine_cannot_take_are_input_errors(small_engine, mak
     torch = pytest.importorskip("torch")
     with pytest.raises(InputError, match="a torch batch must be a dense float32 tensor with data"):
         small_engine.run(make(torch))
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """One picture per mode Pillow writes, and broken ones."""
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("pictures")
+    rgb = (np.random.default_rng(0).random((80, 90, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(d / "rgb.png")
+    Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg")
+    for mode in ("P", "L", "RGBA", "LA"):
+        Image.fromarray(rgb).convert(mode).save(d / f"{mode}.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(d / "gray16.png")
+    Image.fromarray(rgb[..., 0]).save(d / "gray8.png")
+    Image.fromarray(rgb).save(d / "ok.jpg")
+    for name in ("ok.jpg", "rgb.png"):
+        data = (d / name).read_bytes()
+        (d / f"truncated-{name}").write_bytes(data[:len(data) // 2])
+    Image.new("L", (20000, 20000)).save(d / "bomb.png")  # 400 M pixels, a few hundred KB
+    return d
+
+
+@pytest.mark.parametrize("name", ["cmyk.jpg", "P.png", "L.png", "RGBA.png", "LA.png", "gray16.png"])
+def test_every_pillow_mode_is_converted(small_engine, pictures, name):
+    """Each is converted to RGB; the 16-bit one scaled, so it gives the 8-bit picture's answer."""
+    from PIL import Image
+
+    got = small_engine.run(str(pictures / name))
+    assert got.shape == (small_engine.num_classes,) and np.isfinite(got).all()
+    if name == "gray16.png":
+        np.testing.assert_array_equal(got, small_engine.run(str(pictures / "gray8.png")))
+    if name == "L.png":
+        with Image.open(pictures / "L.png") as img:
+            gray = np.asarray(img)
+        np.testing.assert_array_equal(small_engine.run(np.repeat(gray[..., None], 3, axis=2)), got)
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("truncated-ok.jpg", "image file is truncated"),
+    ("truncated-rgb.png", "cannot decode image"),
+    ("bomb.png", "exceeds Pillow's decompression-bomb limit"),
+])
+def test_broken_pictures_are_input_errors(small_engine, pictures, name, fragment):
+    with pytest.raises(InputError, match=fragment):
+        small_engine.classify(str(pictures / name))
+
+
+def test_a_lazily_opened_truncated_picture_is_an_input_error(small_engine, pictures):
+    from PIL import Image
+
+    with Image.open(pictures / "truncated-ok.jpg") as lazy, \
+            pytest.raises(InputError, match="cannot decode the PIL image: image file is truncated"):
+        small_engine.run(lazy)
+
+
+def test_a_directory_or_fifo_is_not_an_image(small_engine, pictures, tmp_path):
+    import os
+
+    with pytest.raises(InputError, match="it is a directory"):
+        small_engine.run(str(pictures))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        small_engine.run(str(fifo))
