@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 CI = Path(__file__).resolve().parents[1] / ".ci"
-STEPS = ("apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "neon-tests")
+STEPS = ("apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "fuzz-tests", "neon-tests")
 SCRIPTS = ("-tests", "-venv")  # steps that are scripts in .ci/, not commands on the PATH
 
 
@@ -34,10 +34,11 @@ def run_ci(tmp_path: Path, failing: str | None) -> tuple[int, list[str]]:
 
 def test_every_step_runs_when_all_pass(tmp_path):
     rc, ran = run_ci(tmp_path, None)
-    assert rc == 0 and ran == ["apt-get", "apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "neon-tests"]
+    assert rc == 0 and ran == ["apt-get", "apt-get", "torchvision-venv", "pip", "pytest", "cpp-tests", "fuzz-tests",
+                               "neon-tests"]
 
 
-@pytest.mark.parametrize("failing", ["torchvision-venv", "pip", "pytest", "cpp-tests"])
+@pytest.mark.parametrize("failing", ["torchvision-venv", "pip", "pytest", "cpp-tests", "fuzz-tests"])
 def test_a_failing_step_stops_the_run(tmp_path, failing):
     rc, ran = run_ci(tmp_path, failing)
     assert rc != 0, f"{failing} failed but .ci/run exited 0 after running {ran}"

@@ -333,6 +333,7 @@ void FileSource::read(std::uint64_t offset, std::uint8_t* out, std::size_t n) co
 }
 
 void MemorySource::read(std::uint64_t offset, std::uint8_t* out, std::size_t n) const {
+  if (n == 0) return;  // `out` may then be an empty vector's null data(): memcpy must not see it (UBSan)
   std::memcpy(out, bytes_.data + offset, n);
 }
 

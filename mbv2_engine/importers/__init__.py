@@ -10,13 +10,14 @@ place that turns that into a file, so every importer writes the same format.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import format as wformat
 from ..arch import Arch, build_arch
-from ..errors import ModelFormatError
+from ..errors import Mbv2Error, ModelFormatError, OutOfMemoryError
 from ..labels import check_labels
 
 STANDARD_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -59,6 +60,26 @@ class ImportedModel:
     @property
     def arch(self) -> Arch:
         return build_arch(self.width_mult, self.num_classes)
+
+
+@contextlib.contextmanager
+def reading(name: str, kind: str):
+    """Whatever a parser of another framework's file raises on a broken or hostile one, as a
+    ModelImportError naming the file. The importers' own refusals pass through as they are.
+
+    The parsers (zipfile, h5py, protobuf, flatbuffers, numpy) raise OSError, ValueError,
+    KeyError, IndexError, struct.error, NotImplementedError (an unknown zip version) and more
+    on bad input; the fuzz target (tests/fuzz/fuzz_python.py) found several. Each means that
+    the file cannot be read as that kind of model, never a defect to pass on as a traceback.
+    """
+    try:
+        yield
+    except Mbv2Error:
+        raise
+    except MemoryError:
+        raise OutOfMemoryError(f"out of memory reading {name} as a {kind} model") from None
+    except Exception as e:  # noqa: BLE001 - see above
+        raise ModelImportError(f"{name} cannot be read as a {kind} model: {type(e).__name__}: {e}") from None
 
 
 def fold_bn(w: np.ndarray, gamma, beta, mean, var, eps: float, bias=None) -> tuple[np.ndarray, np.ndarray]:

@@ -42,8 +42,8 @@ except ImportError:  # the importer's one dependency beyond numpy; the rest of t
 
 from .. import format as wformat
 from ..arch import build_arch
-from ..errors import Mbv2Error, ModelFileNotFoundError
-from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, fold_bn, width_from_stem, write_imported
+from ..errors import ModelFileNotFoundError
+from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, fold_bn, reading, width_from_stem, write_imported
 
 CONTAINERS = ("Functional", "Model", "Sequential")
 DEFAULT_SIZE = 224  # input_size where the model's input shape leaves a side unknown (None)
@@ -631,19 +631,14 @@ def import_keras(src) -> ImportedModel:
         raise ModelFileNotFoundError(f"Keras model {path!r} does not exist")
     files = []
     try:
-        source = _open(path, lambda f: files.append(f) or f)
-        backbone, chain = _find_backbone(source.root)
-        size = _input_shape(backbone)
-        bb = _Backbone(backbone)
-        arrays, rules, residual = _backbone_arrays(bb, source.weights)
-        dense = _head(chain)
-        head_arrays, hidden = _dense_arrays(dense, source.weights, arrays["head.weight"].shape[0])
-    except Mbv2Error:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as e:
-        # h5py on a truncated file (OSError), a config or archive that is not what Keras writes.
-        raise ModelImportError(f"{os.path.basename(path)} cannot be read as a Keras model: "
-                               f"{type(e).__name__}: {e}") from None
+        with reading(os.path.basename(path), "Keras"):
+            source = _open(path, lambda f: files.append(f) or f)
+            backbone, chain = _find_backbone(source.root)
+            size = _input_shape(backbone)
+            bb = _Backbone(backbone)
+            arrays, rules, residual = _backbone_arrays(bb, source.weights)
+            dense = _head(chain)
+            head_arrays, hidden = _dense_arrays(dense, source.weights, arrays["head.weight"].shape[0])
     finally:
         for f in files:
             f.close()

@@ -40,7 +40,7 @@ import numpy as np
 from .. import format as wformat
 from ..arch import build_arch
 from ..errors import InputError, ModelFileNotFoundError
-from . import (KERAS_PREPROCESS, ImportedModel, ModelImportError, fold_bn, width_from_stem,
+from . import (KERAS_PREPROCESS, ImportedModel, ModelImportError, fold_bn, reading, width_from_stem,
                write_imported)
 
 PREPROCESS = {"torchvision": wformat.TORCHVISION_PREPROCESS, "keras": KERAS_PREPROCESS}
@@ -599,17 +599,18 @@ def import_onnx(src, preprocess=None) -> ImportedModel:
     if preprocess is not None and preprocess not in PREPROCESS:
         raise InputError(f"preprocess must be None, 'torchvision' or 'keras', got {preprocess!r}")
     model, name = _load(src)
-    walker = _Walker(model)
-    layout, size, stem, blocks, head, denses, activation = _walk(walker)
-    _check_rest(walker)
-    if len(blocks) != 17:
-        raise ModelImportError(f"the graph has {len(blocks)} inverted-residual blocks before the head "
-                               f"({_desc(head.node)}); MobileNetV2 has 17")
-    width = width_from_stem(stem.weight.shape[0], [b.project.weight.shape[0] for b in blocks])
-    num_classes = int(denses[-1][1].shape[0])
-    arch = build_arch(width, num_classes)
-    arrays, hidden = _arrays(stem, blocks, head, denses)
-    _check_shapes(arrays, arch, hidden, stem, blocks, head, denses)
+    with reading(name or "the ONNX model", "ONNX"):
+        walker = _Walker(model)
+        layout, size, stem, blocks, head, denses, activation = _walk(walker)
+        _check_rest(walker)
+        if len(blocks) != 17:
+            raise ModelImportError(f"the graph has {len(blocks)} inverted-residual blocks before the head "
+                                   f"({_desc(head.node)}); MobileNetV2 has 17")
+        width = width_from_stem(stem.weight.shape[0], [b.project.weight.shape[0] for b in blocks])
+        num_classes = int(denses[-1][1].shape[0])
+        arch = build_arch(width, num_classes)
+        arrays, hidden = _arrays(stem, blocks, head, denses)
+        _check_shapes(arrays, arch, hidden, stem, blocks, head, denses)
     return ImportedModel(arrays=arrays, width_mult=width, num_classes=num_classes, input_size=size,
                          padding=_padding(stem, blocks), preprocess=_preprocess(preprocess, layout),
                          source={"kind": "onnx", "file": name}, hidden=hidden, activation=activation)

@@ -31,15 +31,14 @@ TFLite).
 from __future__ import annotations
 
 import os
-import struct
 from collections import defaultdict
 
 import numpy as np
 
 from .. import format as wformat
 from ..arch import build_arch
-from ..errors import InputError, Mbv2Error, ModelFileNotFoundError, ModelReadError
-from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, width_from_stem, write_imported
+from ..errors import InputError, ModelFileNotFoundError, ModelReadError
+from . import KERAS_PREPROCESS, ImportedModel, ModelImportError, reading, width_from_stem, write_imported
 
 __all__ = ["import_tflite", "export_from_tflite", "PREPROCESS"]
 
@@ -578,15 +577,11 @@ def import_tflite(src, preprocess: str | None = None) -> ImportedModel:
             data = f.read()
     except OSError as e:
         raise ModelReadError(f"cannot read {path}: {e}") from None
-    try:
-        g = _Graph(_schema(), data, name)
+    schema = _schema()
+    with reading(name, "TFLite"):  # flatbuffers reading past the end of a truncated or lying file
+        g = _Graph(schema, data, name)
         _check_float32(g)
         arrays, width, size, padding, hidden, activation = _read(g)
-    except Mbv2Error:
-        raise
-    except (struct.error, IndexError, ValueError, TypeError, KeyError) as e:
-        # flatbuffers reading a table or buffer past the end of a truncated or lying file
-        raise ModelImportError(f"{name} is not a readable TFLite flatbuffer: {type(e).__name__}: {e}") from None
     return ImportedModel(arrays=arrays, width_mult=width, num_classes=int(arrays["classifier.bias"].shape[0]),
                          input_size=size, padding=padding, preprocess=dict(PREPROCESS[preprocess]),
                          source={"kind": "tflite", "file": name}, hidden=hidden, activation=activation)
