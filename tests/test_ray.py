@@ -43,13 +43,15 @@ needs_ray = pytest.mark.skipif(not HAVE_RAY, reason='Ray Data is not installed: 
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.data\.context")
 
 
-def test_import_without_ray_says_how_to_install():
+def test_import_without_ray_says_how_to_install(tmp_path):
     # A subprocess in which `import ray` fails, installed or not.
     code = ("import sys; sys.modules['ray'] = None\n"
             "try:\n    import mbv2_engine.ray\nexcept ImportError as e:\n    print('IMPORT-ERROR', e)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
                                                                      os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    # Away from the repository root, whose mbv2_engine (no compiled _core in CI) `-c` would import first.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "IMPORT-ERROR" in out.stdout and 'pip install "mbv2-engine[ray]"' in out.stdout, out.stdout
 
@@ -64,7 +66,7 @@ def test_module_imports_the_real_ray():
 
 
 @pytest.fixture(scope="module")
-def ray_local():
+def ray_local(tmp_path_factory):
     if not HAVE_RAY:
         pytest.skip('Ray Data is not installed: pip install "mbv2-engine[ray]"')
     import ray
@@ -72,14 +74,17 @@ def ray_local():
     if ray.is_initialized():
         pytest.skip("another Ray instance is already running in this process")
     # Workers are separate processes: they import mbv2_engine through the same PYTHONPATH as this one.
-    saved = os.environ.get("PYTHONPATH")
+    saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), saved]))
+    # Ray puts the driver's working directory on its workers' path: not the repository root.
+    os.chdir(tmp_path_factory.mktemp("ray-cwd"))
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024 ** 2, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield ray
     finally:
         ray.shutdown()
+        os.chdir(cwd)
         if saved is None:
             del os.environ["PYTHONPATH"]
         else:
