@@ -79,6 +79,12 @@ void check_input_size(size_t n, size_t height, size_t width) {
                                                 " and " + std::to_string(kMaxInputSide));
     }
   }
+  // By division: n * 3 * height * width itself could wrap for a huge n (the C API takes n as given).
+  if (n > kMaxBatchFloats / (3 * height * width)) {
+    throw Error(Status::kInvalidArgument, "a batch of " + std::to_string(n) + " images of " + std::to_string(height) +
+                                              "x" + std::to_string(width) + " holds more than " +
+                                              std::to_string(kMaxBatchFloats) + " floats, the most one run takes");
+  }
 }
 
 // An arena taken from the idle pool (or made) for one run() call, and given back after.

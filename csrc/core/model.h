@@ -21,6 +21,9 @@ namespace mbv2 {
 
 constexpr size_t kMinInputSide = 32;    // five stride-2 stages leave a 1x1 map
 constexpr size_t kMaxInputSide = 8192;  // keeps every size product far from overflow
+// The most floats one run's input may hold (16 GiB): every offset into it, and
+// n x classes for the output, then fit size_t with room to spare.
+constexpr size_t kMaxBatchFloats = size_t{1} << 32;
 // A run splits its steps over at most this many threads. The largest step
 // (block 1 at 224x224) has 112 output rows, so more threads would idle; each
 // costs a stack and a share of every step's claims.
@@ -101,7 +104,8 @@ class Model {
   mutable std::vector<std::unique_ptr<AlignedBuffer>> idle_arenas_;
 };
 
-// Throws Error kInvalidArgument unless n >= 1 and both sides are in range.
+// Throws Error kInvalidArgument unless n >= 1, both sides are in range and the
+// batch holds at most kMaxBatchFloats floats.
 void check_input_size(size_t n, size_t height, size_t width);
 
 }  // namespace mbv2

@@ -205,6 +205,20 @@ TEST(CApiErrors, ANetworkTheCoreCannotRunNamesTheFile) {
                  "base.npz: the engine cannot run this network");
 }
 
+TEST(CApiErrors, ABatchWhoseSizeWouldOverflowIsInvalidArgument) {
+  // n x 3 x h x w wraps 64 bits for this n; out_len = n x classes does not, so only the size check stops it.
+  mbv2_engine* engine = nullptr;
+  ASSERT_EQ(mbv2_engine_create_from_file(model().c_str(), nullptr, &engine), MBV2_STATUS_OK);
+  size_t classes = 0;
+  ASSERT_EQ(mbv2_engine_get_num_classes(engine, &classes), MBV2_STATUS_OK);
+  const size_t n = (size_t{1} << 62) / classes;
+  float x = 0, out = 0;
+  EXPECT_EQ(mbv2_engine_run(engine, &x, n, 8192, 8192, MBV2_LAYOUT_NCHW, &out, n * classes),
+            MBV2_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(error_message().find("floats, the most one run takes"), std::string::npos) << error_message();
+  mbv2_engine_destroy(engine);
+}
+
 TEST(CApiErrors, ThreadsPastTheBoundAreInvalidArgument) {
   // 2^40 threads once came back as OUT_OF_MEMORY after trying to allocate for them.
   for (size_t threads : {size_t{257}, size_t{1} << 40}) {
