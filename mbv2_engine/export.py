@@ -16,12 +16,11 @@ from tqdm import tqdm
 from . import format as wformat
 from .arch import Arch, build_arch
 from .errors import ModelFileNotFoundError, ModelFormatError, StateDictError
+from .importers import SHOWN_KEYS, STANDARD_WIDTHS, fold_bn
 from .importers import timm as timm_import
 from .labels import check_labels
 from .torch_model import MobileNetV2
 
-STANDARD_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-SHOWN_KEYS = 5  # how many missing/unexpected keys an error message lists
 
 
 # ---- the torchvision layout -------------------------------------------------
@@ -106,10 +105,8 @@ def _classifier_rows(state_dict: Mapping) -> int:
 
 
 def _fold_bn(w: np.ndarray, state_dict: Mapping, bn: str, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """w' = w * gamma / sqrt(var + eps) per output channel, b' = beta - mean * gamma / sqrt(var + eps)."""
-    gamma, beta, mean, var = (_f64(state_dict[f"{bn}.{p}"]) for p in ("weight", "bias", "running_mean", "running_var"))
-    scale = gamma / np.sqrt(var + eps)
-    return w * scale.reshape((-1,) + (1,) * (w.ndim - 1)), beta - mean * scale
+    """`fold_bn` with the state dict's BN parameters under the prefix `bn`."""
+    return fold_bn(w, *(_f64(state_dict[f"{bn}.{p}"]) for p in ("weight", "bias", "running_mean", "running_var")), eps)
 
 
 def fold_state_dict(state_dict: Mapping, width_mult: float = 1.0, num_classes: int | None = None,

@@ -24,15 +24,17 @@ def rss_bytes() -> int:
     raise AssertionError("no VmRSS in /proc/self/status")
 
 
-def hammer(run, batches, expected):
-    """THREADS threads, each running its own batch RUNS times; returns the mismatches and errors."""
+def hammer(run, batches, expected, runs=RUNS, pick=lambda t, i: t):
+    """THREADS threads, thread t running batches[pick(t, i)] for i < runs (its own batch by default:
+    a shared scratch buffer would mix them up); returns the mismatches and errors."""
     mismatches, errors = [], []
 
     def worker(t: int) -> None:
         try:
-            for _ in range(RUNS):
-                if not np.array_equal(run(batches[t]), expected[t]):
-                    mismatches.append(t)
+            for i in range(runs):
+                k = pick(t, i)
+                if not np.array_equal(run(batches[k]), expected[k]):
+                    mismatches.append((t, k))
         except Exception as e:  # noqa: BLE001 - reported by the caller, not swallowed
             errors.append(e)
 
@@ -126,20 +128,5 @@ def test_mixed_sizes_and_batches_from_many_threads(small_model_path):
     shapes = [(1, 64, 64), (3, 32, 48), (2, 97, 65), (5, 40, 40), (1, 128, 96), (4, 64, 33)]
     batches = [rng.standard_normal((n, 3, h, w), dtype=np.float32) for n, h, w in shapes]
     expected = [engine.run(b) for b in batches]
-    mismatches, errors = [], []
-
-    def worker(t: int) -> None:
-        try:
-            for i in range(150):
-                k = (t + i) % len(batches)
-                if not np.array_equal(engine.run(batches[k]), expected[k]):
-                    mismatches.append((t, k))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    mismatches, errors = hammer(engine.run, batches, expected, runs=150, pick=lambda t, i: (t + i) % len(batches))
     assert not errors and not mismatches, f"{len(mismatches)} mixed runs differ: {errors[:1]}"

@@ -21,6 +21,7 @@ from ..errors import Mbv2Error, ModelFormatError, OutOfMemoryError
 from ..labels import check_labels
 
 STANDARD_WIDTHS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+SHOWN_KEYS = 5  # how many missing or unknown keys an error message lists
 KERAS_PREPROCESS = {"crop_fraction": 0.875, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # [-1, 1]
 HIDDEN_ACTIVATIONS = ("relu", "relu6", "none")
 OUTPUT_ACTIVATIONS = ("none", "softmax", "sigmoid")

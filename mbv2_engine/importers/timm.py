@@ -29,10 +29,9 @@ from collections.abc import Mapping
 
 from ..arch import build_arch
 from ..errors import StateDictError
-from . import ModelImportError, width_from_stem
+from . import SHOWN_KEYS, ModelImportError, width_from_stem
 
 REPEATS = (1, 2, 3, 4, 3, 3, 1)  # blocks per row of MobileNetV2's table; 17 in all
-SHOWN_KEYS = 5  # how many missing/unknown keys an error lists, as export.py's messages do
 BN_PARAMS = ("weight", "bias", "running_mean", "running_var")
 COUNTER = "num_batches_tracked"  # BN's batch counter: no weights, optional in both layouts
 
