@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -18,18 +19,24 @@ enum class Layout { NCHW, NHWC };
 
 Layout parse_layout(const std::string& name);  // "nchw" or "nhwc"; Error(kInvalidArgument) otherwise
 
-// A read-only float32 array owned by someone else (numpy, or a Tensor).
+// A read-only array owned by someone else (numpy, or a Tensor): float32 in
+// `data`, or int8 in `int8` (an int8 network's weights), the other null.
 struct ArrayView {
   const float* data = nullptr;
   std::vector<size_t> shape;
+  const int8_t* int8 = nullptr;
 };
 using ArrayMap = std::map<std::string, ArrayView>;
 
-// A float32 array, C order, that owns its values (the reader's arrays, a test hook's output).
+// An array, C order, that owns its values (the reader's arrays, a test hook's
+// output): float32 in `data`, or int8 in `int8`.
 struct Tensor {
   std::vector<size_t> shape;
   std::vector<float> data;
-  ArrayView view() const { return {data.data(), shape}; }
+  std::vector<int8_t> int8;
+  ArrayView view() const {
+    return int8.empty() ? ArrayView{data.data(), shape} : ArrayView{nullptr, shape, int8.data()};
+  }
 };
 
 std::string shape_str(const std::vector<size_t>& shape);

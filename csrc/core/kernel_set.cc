@@ -34,6 +34,8 @@ const IsaInfo kIsas[] = {{"ref", "nothing"},
 // YMM or ZMM register may be touched.
 struct X86Features {
   bool avx2 = false, avx512 = false;
+  bool avx512_vnni = false;  // with AVX-512BW: the int8 "avx512" kernels
+  bool avx_vnni = false;     // VEX-encoded VNNI on YMM (Alder Lake, Zen 5): int8 "avxvnni"
 };
 
 X86Features detect_x86() {
@@ -49,9 +51,46 @@ X86Features detect_x86() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   f.avx2 = ymm_state && fma && (ebx & bit_AVX2);
   f.avx512 = zmm_state && fma && (ebx & bit_AVX512F);
+  f.avx512_vnni = f.avx512 && (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL) && (ecx & bit_AVX512VNNI);
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2 && (eax & (1u << 4));
   return f;
 }
 #endif
+
+// The int8 ISAs, worst first, as kIsas; an ISA counts only once its kernels
+// are in registry-int8.inc.
+const IsaInfo kInt8Isas[] = {
+    {"ref", "nothing"},
+    {"avx2", "an x86-64 CPU with AVX2 and FMA, and an OS that saves YMM state"},
+    {"avxvnni", "an x86-64 CPU with AVX2, FMA and AVX-VNNI"},
+    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and VNNI, and an OS that saves ZMM state"},
+    {"neon", "an aarch64 CPU"},
+    {"neondot", "an aarch64 CPU with the dot-product instructions (ARMv8.2 DotProd)"}};
+
+bool int8_cpu_supports(const std::string& isa) {
+  if (isa == "ref") return true;
+#if defined(__x86_64__) || defined(_M_X64)
+  static const X86Features x86 = detect_x86();
+  if (isa == "avx2") return x86.avx2;
+  if (isa == "avxvnni") return x86.avx_vnni;
+  if (isa == "avx512") return x86.avx512_vnni;
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+  if (isa == "neon") return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__aarch64__)
+  if (isa == "neon") return true;
+#endif
+  return false;
+}
+
+bool int8_registered(const std::string& isa) {
+  bool found = false;
+#define MBV2_QUKERNEL(isa_, op, name, nr, kr) found = found || isa == #isa_;
+#include "ukernels/registry-int8.inc"
+#undef MBV2_QUKERNEL
+  return found;
+}
 
 bool isa_supported(const std::string& isa) {
   if (isa == "ref") return true;
@@ -76,6 +115,20 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
+// `requested` resolved against `available` ("auto": the last), or Error
+// kUnsupportedIsa saying why, from `known`.
+template <size_t N>
+std::string resolve_isa(const std::string& requested, const std::vector<std::string>& available,
+                        const IsaInfo (&known)[N], const char* what) {
+  const std::string isa = requested == "auto" ? available.back() : requested;
+  if (std::find(available.begin(), available.end(), isa) != available.end()) return isa;
+  const auto info = std::find_if(std::begin(known), std::end(known), [&](const IsaInfo& i) { return isa == i.name; });
+  const std::string why = info == std::end(known)
+                              ? "unknown"
+                              : std::string("not supported by this CPU (") + what + " needs " + info->needs + ")";
+  throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' is " + why + "; available: auto, " + join(available));
+}
+
 }  // namespace
 
 std::vector<std::string> available_isas() {
@@ -87,15 +140,7 @@ std::vector<std::string> available_isas() {
 }
 
 KernelSet select_kernels(const std::string& requested) {
-  const auto available = available_isas();
-  const std::string isa = requested == "auto" ? available.back() : requested;
-  if (std::find(available.begin(), available.end(), isa) == available.end()) {
-    const auto known = std::find_if(std::begin(kIsas), std::end(kIsas), [&](const IsaInfo& i) { return isa == i.name; });
-    const std::string why = known == std::end(kIsas) ? "unknown"
-                                                     : std::string("not supported by this CPU (it needs ") + known->needs + ")";
-    throw Error(Status::kUnsupportedIsa,
-                "isa '" + requested + "' is " + why + "; available: auto, " + join(available));
-  }
+  const std::string isa = resolve_isa(requested, available_isas(), kIsas, "it");
   KernelSet ks;
   ks.isa = isa;
 #define MBV2_UKERNEL(isa_, op, name, nr_) \
@@ -114,11 +159,36 @@ KernelSet select_kernels(const std::string& requested) {
   return ks;
 }
 
+std::vector<std::string> available_int8_isas() {
+  std::vector<std::string> isas;
+  for (const IsaInfo& isa : kInt8Isas) {
+    if (int8_cpu_supports(isa.name) && int8_registered(isa.name)) isas.emplace_back(isa.name);
+  }
+  return isas;
+}
+
+QKernelSet select_qkernels(const std::string& requested) {
+  const std::string isa = resolve_isa(requested, available_int8_isas(), kInt8Isas, "int8");
+  QKernelSet ks;
+  ks.isa = isa;
+#define MBV2_QUKERNEL(isa_, op, name, nr_, kr_) \
+  if (isa == #isa_) ks.op = {&name, #name, nr_, kr_};
+#include "ukernels/registry-int8.inc"
+#undef MBV2_QUKERNEL
+  if (!ks.gemm.fn || !ks.dwconv3x3s1.fn || !ks.dwconv3x3s2.fn) {
+    throw Error(Status::kInternal, "registry-int8.inc lacks a kernel for ISA " + isa);
+  }
+  return ks;
+}
+
 std::vector<UkernelInfo> list_ukernels() {
   return {
 #define MBV2_UKERNEL(isa, op, name, nr) {#isa, #op, #name, nr},
 #include "ukernels/registry.inc"
 #undef MBV2_UKERNEL
+#define MBV2_QUKERNEL(isa, op, name, nr, kr) {#isa, "q" #op, #name, nr},
+#include "ukernels/registry-int8.inc"
+#undef MBV2_QUKERNEL
   };
 }
 

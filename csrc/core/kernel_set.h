@@ -16,6 +16,7 @@ struct Ukernel {
   Fn* fn = nullptr;
   const char* name = nullptr;
   size_t nr = 0;  // panel width of the packed weights this kernel reads
+  size_t kr = 1;  // the int8 GEMM's k group (ukernels.h)
 };
 
 struct KernelSet {
@@ -28,6 +29,20 @@ struct KernelSet {
   Ukernel<mbv2_head_ukernel_fn> head;
 
   const Ukernel<mbv2_dwconv3x3s1_ukernel_fn>& dwconv(size_t stride) const {
+    return stride == 1 ? dwconv3x3s1 : dwconv3x3s2;
+  }
+};
+
+// The int8 kernels of one ISA (ukernels/registry-int8.inc). Its ISA names are
+// the float ones' where they share the registers, but may need more of the
+// CPU: int8 "avx512" needs AVX-512 VNNI and BW.
+struct QKernelSet {
+  std::string isa;
+  Ukernel<mbv2_qu8_gemm_ukernel_fn> gemm;
+  Ukernel<mbv2_qu8_dwconv3x3s1_ukernel_fn> dwconv3x3s1;
+  Ukernel<mbv2_qu8_dwconv3x3s2_ukernel_fn> dwconv3x3s2;
+
+  const Ukernel<mbv2_qu8_dwconv3x3s1_ukernel_fn>& dwconv(size_t stride) const {
     return stride == 1 ? dwconv3x3s1 : dwconv3x3s2;
   }
 };
@@ -46,7 +61,13 @@ std::vector<std::string> available_isas();
 // kUnsupportedIsa for an unknown ISA or one this CPU lacks.
 KernelSet select_kernels(const std::string& isa);
 
-// Every registry line, for tests and benchmarks.
+// The int8 kernels of `isa` ("auto": the fastest int8 ISA available); the
+// same errors as select_kernels, naming what int8 needs of the CPU.
+QKernelSet select_qkernels(const std::string& isa);
+// ISAs this CPU can run int8 on, the reference first.
+std::vector<std::string> available_int8_isas();
+
+// Every registry line, float and int8 (op "qgemm", "qdwconv3x3s1", ...), for tests and benchmarks.
 std::vector<UkernelInfo> list_ukernels();
 
 }  // namespace mbv2

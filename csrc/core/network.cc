@@ -110,21 +110,22 @@ Activation parse_activation(const std::string& name) {
 std::vector<std::pair<std::string, std::vector<size_t>>> member_shapes(const NetworkSpec& spec) {
   std::vector<std::pair<std::string, std::vector<size_t>>> shapes = {{"stem.weight", {spec.stem, 3, 3, 3}},
                                                                      {"stem.bias", {spec.stem}}};
+  // A conv's weight, its per-channel scales when int8, and its bias.
+  auto conv = [&](const std::string& p, std::vector<size_t> weight) {
+    const size_t out = weight[0];
+    shapes.push_back({p + "weight", std::move(weight)});
+    if (spec.int8()) shapes.push_back({p + "weight_scale", {out}});
+    shapes.push_back({p + "bias", {out}});
+  };
   for (size_t i = 0; i < spec.blocks.size(); ++i) {
     const BlockSpec& b = spec.blocks[i];
     const std::string p = "blocks." + std::to_string(i) + ".";
-    if (b.has_expand()) {
-      shapes.push_back({p + "expand.weight", {b.hidden(), b.cin}});
-      shapes.push_back({p + "expand.bias", {b.hidden()}});
-    }
-    shapes.push_back({p + "depthwise.weight", {b.hidden(), 3, 3}});
-    shapes.push_back({p + "depthwise.bias", {b.hidden()}});
-    shapes.push_back({p + "project.weight", {b.cout, b.hidden()}});
-    shapes.push_back({p + "project.bias", {b.cout}});
+    if (b.has_expand()) conv(p + "expand.", {b.hidden(), b.cin});
+    conv(p + "depthwise.", {b.hidden(), 3, 3});
+    conv(p + "project.", {b.cout, b.hidden()});
   }
   const size_t cin = spec.blocks.empty() ? spec.stem : spec.blocks.back().cout;
-  shapes.push_back({"head.weight", {spec.last, cin}});
-  shapes.push_back({"head.bias", {spec.last}});
+  conv("head.", {spec.last, cin});
   size_t inputs = spec.last;
   for (size_t j = 0; j < spec.hidden.size(); ++j) {
     const std::string p = "hidden." + std::to_string(j) + ".";
@@ -135,6 +136,27 @@ std::vector<std::pair<std::string, std::vector<size_t>>> member_shapes(const Net
   shapes.push_back({"classifier.weight", {spec.num_classes, inputs}});
   shapes.push_back({"classifier.bias", {spec.num_classes}});
   return shapes;
+}
+
+QuantIndex quant_index(const NetworkSpec& spec) {
+  QuantIndex q;
+  size_t next = 1;  // 0 is the stem
+  for (const BlockSpec& b : spec.blocks) {
+    q.expand.push_back(b.has_expand() ? next++ : 0);
+    q.depthwise.push_back(next++);
+    q.out.push_back(next++);
+  }
+  q.head = next;
+  return q;
+}
+
+size_t quant_tensor_count(const NetworkSpec& spec) { return quant_index(spec).head + 1; }
+
+bool is_int8_member(const NetworkSpec& spec, const std::string& member) {
+  const std::string suffix = ".weight";
+  const bool weight = member.size() > suffix.size() && member.compare(member.size() - suffix.size(), suffix.size(),
+                                                                      suffix) == 0;
+  return spec.int8() && weight && (member.rfind("blocks.", 0) == 0 || member == "head.weight");
 }
 
 namespace {

@@ -44,12 +44,35 @@ struct DenseSpec {
   Activation activation;
 };
 
+// One int8 activation tensor's quantization: real = scale * (q - zero_point).
+struct QuantParams {
+  float scale;
+  int32_t zero_point;
+};
+
 struct NetworkSpec {
   size_t stem = 0, last = 0, num_classes = 0;
   PadRule stem_pad{};
   std::vector<BlockSpec> blocks;
   std::vector<DenseSpec> hidden;  // in order; the classifier follows the last
+  // An int8 network (format version 3): one entry per activation tensor, in
+  // network order (quant_tensor_count); empty for a float32 network.
+  std::vector<QuantParams> quant;
+  bool int8() const { return !quant.empty(); }
 };
+
+// Where an int8 network's activation tensors sit in NetworkSpec::quant: the
+// stem output, then per block its expand output (t > 1), depthwise output and
+// block output, then the head output (docs/format.md, version 3).
+struct QuantIndex {
+  size_t stem = 0, head = 0;
+  std::vector<size_t> expand, depthwise, out;  // per block; expand is unused when t == 1
+};
+QuantIndex quant_index(const NetworkSpec& spec);
+size_t quant_tensor_count(const NetworkSpec& spec);
+
+// Whether `member` holds int8 values (the int8 convs' weights of a version-3 file).
+bool is_int8_member(const NetworkSpec& spec, const std::string& member);
 
 // torchvision's rounding: nearest multiple of `divisor`, never below 90% of v.
 size_t make_divisible(double v, size_t divisor = 8);
@@ -77,7 +100,8 @@ PadRule fixed_pad(size_t top, size_t bottom, size_t left, size_t right);
 // "relu", "relu6" or "none"; Error kInvalidArgument otherwise.
 Activation parse_activation(const std::string& name);
 
-// Every array member of the weight file (docs/format.md) and its shape, in network order.
+// Every array member of the weight file (docs/format.md) and its shape, in
+// network order; an int8 network's int8 weights each have a `.weight_scale`.
 std::vector<std::pair<std::string, std::vector<size_t>>> member_shapes(const NetworkSpec& spec);
 
 // One layer at one input size: what `engine.plan` and `layer_shapes` report.

@@ -37,4 +37,44 @@ struct PackedBlock {
 // `<prefix>expand.weight` and friends, named as in docs/format.md.
 PackedBlock pack_block(const ArrayMap& arrays, const std::string& prefix, const BlockSpec& spec, const KernelSet& ks);
 
+// ---- int8 ----
+
+// An int8 conv in the panels the int8 kernels read (ukernels/ukernels.h): the
+// int32 biases and float requantization scales are derived here, at load, from
+// the file's int8 weights, per-channel weight scales, float bias and the
+// (scale, zero point) of its input and output, as docs/format.md (version 3)
+// defines, so every ISA computes from the same integers.
+struct PackedQConv {
+  AlignedBuffer panels;     // bytes, held in a float buffer for its alignment
+  size_t n = 0;             // output channels
+  size_t k = 0;             // inputs per output channel (Cin, or 9 taps)
+  size_t nr = 0, kr = 1;    // panel width and k group
+  size_t panel_stride = 0;  // bytes from one panel to the next, a multiple of 64
+  mbv2_qu8_requant requant{};  // the output's clamp and zero point; no residual
+  const char* panel(size_t p) const { return reinterpret_cast<const char*>(panels.data()) + p * panel_stride; }
+};
+
+// Packs `<prefix>weight` (int8, shape weight_shape), `<prefix>weight_scale`
+// and `<prefix>bias`, for an input quantized as `in` and an output as `out`,
+// followed by ReLU6 when relu6. A GEMM conv's panels have k groups of kr; a
+// depthwise one (weight_shape (H, 3, 3)) has nine taps of nr. Error
+// kInvalidFormat naming the member when an int32 bias would exceed 2^30.
+PackedQConv pack_qconv(const ArrayMap& arrays, const std::string& prefix, const std::vector<size_t>& weight_shape,
+                       QuantParams in, QuantParams out, bool relu6, size_t nr, size_t kr);
+
+// The requantization of an output quantized as `out`: ReLU6 is the clamp
+// [0, min(255, rint(6 / scale))] of a zero-point-0 output; otherwise all of uint8.
+mbv2_qu8_requant requant_for(QuantParams out, bool relu6);
+
+struct PackedQBlock {
+  BlockSpec spec;
+  PackedQConv expand;  // empty when spec.t == 1
+  PackedQConv depthwise;
+  PackedQConv project;
+  QuantParams in, out;  // the block's input and output tensors
+};
+
+PackedQBlock pack_qblock(const ArrayMap& arrays, const std::string& prefix, const BlockSpec& spec, size_t index,
+                         const NetworkSpec& net, const QKernelSet& ks);
+
 }  // namespace mbv2

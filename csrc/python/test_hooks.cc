@@ -162,6 +162,88 @@ py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows,
   return result;
 }
 
+// ---- int8 ----
+
+using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+using I8Array = py::array_t<int8_t, py::array::c_style | py::array::forcecast>;
+
+// The int8 kernel set whose registry line names `name`, and that line's op.
+std::pair<QKernelSet, std::string> find_qukernel(const std::string& name) {
+  for (const UkernelInfo& k : list_ukernels()) {
+    if (name == k.name && k.op[0] == 'q') return {select_qkernels(k.isa), std::string(k.op).substr(1)};
+  }
+  throw Error(Status::kInvalidArgument, "no registered int8 microkernel is named '" + name + "'");
+}
+
+// A conv packed by the engine's packer from int8 weights w, float scales and bias.
+PackedQConv pack_q_for_hook(const I8Array& w, const py::object& scale, const py::object& bias, QuantParams in,
+                            QuantParams out, bool relu6, size_t nr, size_t kr) {
+  BorrowedArrays arrays;
+  arrays.add("weight_scale", scale);
+  arrays.add("bias", bias);
+  arrays.map["weight"] = ArrayView{nullptr, shape_of(w), w.data()};
+  return pack_qconv(arrays.map, "", arrays.map["weight"].shape, in, out, relu6, nr, kr);
+}
+
+U8Array copy_u8(const U8Array& c) {
+  U8Array out(std::vector<py::ssize_t>(c.shape(), c.shape() + c.ndim()));
+  std::copy_n(c.data(), c.size(), out.mutable_data());
+  return out;
+}
+
+// One registered int8 GEMM: a (m, >= kc rounded up to 4) uint8, w (nc, kc)
+// int8, scale and bias (nc,) float32, c (m, >= nc) uint8 (a copy is returned).
+// residual: None or (m, >= nc) uint8 with its (scale, zero point).
+U8Array qukernel_gemm(const std::string& name, const U8Array& a, const I8Array& w, const py::object& scale,
+                      const py::object& bias, float in_scale, int in_zero, float out_scale, int out_zero, bool relu6,
+                      const U8Array& c, const std::optional<U8Array>& residual, float residual_scale,
+                      int residual_zero) {
+  const auto [ks, op] = find_qukernel(name);
+  require(op == "gemm", "'" + name + "' is a q" + op + " kernel, not a GEMM");
+  require(a.ndim() == 2 && w.ndim() == 2 && c.ndim() == 2, "a, w and c must be 2-D");
+  const size_t m = a.shape(0), kc = w.shape(1), nc = w.shape(0);
+  require(size_t(a.shape(1)) >= (kc + 3) / 4 * 4, "a must be (m, >= kc rounded up to 4)");
+  require(size_t(c.shape(0)) == m && size_t(c.shape(1)) >= nc, "c must be (m, >= nc)");
+  const PackedQConv conv = pack_q_for_hook(w, scale, bias, {in_scale, in_zero}, {out_scale, out_zero}, relu6,
+                                           ks.gemm.nr, ks.gemm.kr);
+  mbv2_qu8_requant rq = conv.requant;
+  if (residual) {
+    require(residual->ndim() == 2 && size_t(residual->shape(0)) == m && size_t(residual->shape(1)) >= nc,
+            "residual must be (m, >= nc)");
+    rq.residual = residual->data();
+    rq.residual_stride = residual->shape(1);
+    rq.residual_zero_point = residual_zero;
+    rq.residual_scale = static_cast<float>(static_cast<double>(residual_scale) / out_scale);
+  }
+  U8Array result = copy_u8(c);
+  ks.gemm.fn(m, nc, kc, a.data(), a.shape(1), conv.panels.data(), conv.panel_stride, &rq, result.mutable_data(),
+             result.shape(1));
+  return result;
+}
+
+// One registered int8 depthwise kernel: rows (3, input pixels, pixel stride)
+// uint8 (zero point 0), w (channels, 3, 3) int8, out (wo, >= channels) uint8.
+U8Array qukernel_dwconv(const std::string& name, const U8Array& rows, const I8Array& w, const py::object& scale,
+                        const py::object& bias, float in_scale, float out_scale, const U8Array& out,
+                        size_t channels) {
+  const auto [ks, op] = find_qukernel(name);
+  require(op == "dwconv3x3s1" || op == "dwconv3x3s2", "'" + name + "' is a q" + op + " kernel, not a depthwise one");
+  const size_t stride = op == "dwconv3x3s1" ? 1 : 2;
+  const auto& dw = ks.dwconv(stride);
+  require(rows.ndim() == 3 && rows.shape(0) == 3 && out.ndim() == 2 && w.ndim() == 3, "rows (3, px, stride), out 2-D");
+  const size_t wo = out.shape(0), in_stride = rows.shape(2);
+  require(size_t(rows.shape(1)) >= (wo - 1) * stride + 3 && channels <= in_stride && channels <= size_t(w.shape(0)) &&
+              size_t(out.shape(1)) >= channels,
+          "dwconv: rows must be (3, >= (wo - 1) * stride + 3, >= channels), out (wo, >= channels)");
+  const PackedQConv conv = pack_q_for_hook(w, scale, bias, {in_scale, 0}, {out_scale, 0}, true, dw.nr, 1);
+  const uint8_t* p = rows.data();
+  const uint8_t* row_ptrs[3] = {p, p + rows.shape(1) * in_stride, p + 2 * rows.shape(1) * in_stride};
+  U8Array result = copy_u8(out);
+  dw.fn(wo, channels, row_ptrs, in_stride, conv.panels.data(), conv.panel_stride, &conv.requant,
+        result.mutable_data(), result.shape(1));
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_test_hooks, m) {
@@ -182,4 +264,12 @@ PYBIND11_MODULE(_test_hooks, m) {
         py::arg("out"), py::arg("channels"), "One registered depthwise microkernel.");
   m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),
         "One registered stem microkernel.");
+  m.def("qukernel_gemm", &qukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("scale"),
+        py::arg("bias"), py::arg("in_scale"), py::arg("in_zero"), py::arg("out_scale"), py::arg("out_zero"),
+        py::arg("relu6"), py::arg("c"), py::arg("residual") = py::none(), py::arg("residual_scale") = 1.0f,
+        py::arg("residual_zero") = 0, "One registered int8 GEMM microkernel.");
+  m.def("qukernel_dwconv", &qukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("scale"),
+        py::arg("bias"), py::arg("in_scale"), py::arg("out_scale"), py::arg("out"), py::arg("channels"),
+        "One registered int8 depthwise microkernel.");
+  m.def("int8_isas", &available_int8_isas, "ISAs this CPU runs int8 kernels on.");
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 extern "C" {
 
@@ -52,7 +53,52 @@ typedef void mbv2_stem_ukernel_fn(size_t wo, size_t nc, const float* const* rows
 typedef void mbv2_head_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
                                   const float* w, float* sum);
 
+// ---- int8 (docs/quantization.md) ----
+// Activations are uint8 with a zero point, weights int8, symmetric per output
+// channel; products accumulate in int32. Every int8 kernel ends in the same
+// requantization, written out once in ukernels/quant-common.h (the scalar
+// twins call it; the SIMD kernels do the same float32 operations in the same
+// order, so every ISA gives the same bits):
+//   v = float(acc) * scale[n]                 (acc: int32, bias included)
+//   v = v + float(r - residual_zero_point) * residual_scale   (with a residual r)
+//   out = uint8(rint(min(max(v, lo), hi)) + zero_point)        (rint: to nearest even)
+// lo and hi are the output's range with its zero point subtracted, so ReLU6
+// is a clamp: [0, min(255, rint(6 / s_out))] for an output of zero point 0.
+struct mbv2_qu8_requant {
+  float lo, hi;
+  int32_t zero_point;
+  const uint8_t* residual;  // null: none; else row i's channel n at residual[i * residual_stride + n]
+  size_t residual_stride;
+  float residual_scale;
+  int32_t residual_zero_point;
+};
+
+// c[i][n] = requant(bias[n] + sum_k a[i][k] * w[k][n]) for i < m, n < nc: the
+// expand, projection and head 1x1 convs. Packed panels of nr output channels
+// (core/packing.h, pack_qgemm), panel_stride bytes apart, each
+//   [nr int32 biases][nr float scales][ceil(kc / kr) groups of nr x kr int8]
+// where group g holds w[g * kr + r][n] at byte (g * nr + n) * kr + r, zero past
+// kc and past the last channel. Each a row must be readable up to kc rounded
+// up to 4 bytes (the bytes past kc are multiplied by zero weights).
+typedef void mbv2_qu8_gemm_ukernel_fn(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                      const void* w, size_t panel_stride, const mbv2_qu8_requant* rq, uint8_t* c,
+                                      size_t c_stride);
+
+// Depthwise 3x3 + bias + requant (ReLU6 as the clamp) for one output row, as the
+// float kernels' rows/pixel strides (in bytes). The input's zero point is 0
+// (it is a ReLU6 output), so zero bytes are the padding. Packed tiles of nr
+// channels, panel_stride bytes apart, each
+//   [nr int32 biases][nr float scales][9 taps x nr int8 weights]   (tap = ky * 3 + kx)
+typedef void mbv2_qu8_dwconv3x3s1_ukernel_fn(size_t wo, size_t channels, const uint8_t* const* rows,
+                                             size_t in_pixel_stride, const void* w, size_t panel_stride,
+                                             const mbv2_qu8_requant* rq, uint8_t* out, size_t out_pixel_stride);
+typedef mbv2_qu8_dwconv3x3s1_ukernel_fn mbv2_qu8_dwconv3x3s2_ukernel_fn;
+
 }  // extern "C"
+
+#define MBV2_QUKERNEL(isa, op, name, nr, kr) extern "C" mbv2_qu8_##op##_ukernel_fn name;
+#include "ukernels/registry-int8.inc"
+#undef MBV2_QUKERNEL
 
 #define MBV2_UKERNEL(isa, op, name, nr) extern "C" mbv2_##op##_ukernel_fn name;
 #include "ukernels/registry.inc"
