@@ -15,6 +15,12 @@ from . import _core
 MIN_INPUT = _core.MIN_INPUT  # smallest input side: five stride-2 stages leave a 1x1 map
 
 
+def quant_tuples(quantization) -> list[tuple[float, int]]:
+    """An int8 file's tensors ([[scale, zero_point], ...], docs/format.md version 3) as the core takes
+    them; none for a float file (quantization null)."""
+    return [(float(s), int(z)) for s, z in quantization["tensors"]] if quantization else []
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     cin: int

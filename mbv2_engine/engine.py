@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _core
 from . import format as wformat
-from .arch import MIN_INPUT, Arch, hidden_tuples
+from .arch import MIN_INPUT, Arch, hidden_tuples, quant_tuples
 from .errors import DeviceError, InputError, ModelFormatError
 from .preprocess import preprocess, to_rgb_array
 
@@ -36,6 +36,7 @@ class Plan:
     input_hw: tuple[int, int]
     isa: str
     threads: int
+    precision: str  # "float32", or "int8" for a quantized file (docs/quantization.md)
     arena_bytes: int  # activations and scratch, the ring buffers not counted
     ring_bytes: int  # one ring buffer per thread
     largest_expanded_bytes: int
@@ -56,7 +57,7 @@ class Plan:
                         f"{L['macs'] / 1e6:>9.2f}{L['params']:>9}  {', '.join(L.get('kernels', ()))}")
         params = sum(L["params"] for L in self.layers)
         rows.append(f"total: {self.macs / 1e6:.2f} M multiply-adds, {params / 1e6:.3f} M parameters "
-                    f"(BN folded), ISA {self.isa}, {self.threads} thread(s)")
+                    f"(BN folded), {self.precision} on ISA {self.isa}, {self.threads} thread(s)")
         rows.append(f"arena: {self.arena_bytes:,} bytes plus {self.ring_bytes:,} of ring buffers; an unfused "
                     f"engine keeps about {self.unfused_live_bytes:,} live, the largest expanded tensor "
                     f"alone is {self.largest_expanded_bytes:,}")
@@ -98,6 +99,9 @@ class Engine:
         if device == "cpu" and dtype != "fp32":
             raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
         arrays, meta, arch = wformat.load(path)
+        if device == "cuda" and meta["quantization"]:
+            raise DeviceError(f"{os.fspath(path)} is an int8 model; the GPU path runs float models only: "
+                              "use the CPU, or the float model it was quantized from")
         if device == "cuda":
             from .gpu import GpuRunner
             if meta["hidden"] or not isinstance(meta["padding"], str):
@@ -109,10 +113,18 @@ class Engine:
             stem, blocks, last, num_classes = arch.core_spec()
             try:
                 backend = _core.Model(arrays, blocks, stem, last, num_classes, meta["padding"], isa,
-                                      threads or default_threads(), hidden_tuples(meta["hidden"]))
+                                      threads or default_threads(), hidden_tuples(meta["hidden"]),
+                                      quant_tuples(meta["quantization"]))
             except ModelFormatError as e:  # a valid file, but a network the fused core cannot run
                 raise ModelFormatError(f"{os.fspath(path)}: the engine cannot run this network: {e}") from None
         return cls(meta, arch, backend, device)
+
+    @property
+    def precision(self) -> str:
+        """What the blocks compute in: "int8" for a quantized file, else the float dtype."""
+        if self.meta.get("quantization"):
+            return "int8"
+        return "float32" if self.device == "cpu" else getattr(self._backend, "dtype", "float32")
 
     @property
     def num_classes(self) -> int:
@@ -137,7 +149,8 @@ class Engine:
             raise InputError(f"input {height}x{width} is smaller than {MIN_INPUT}x{MIN_INPUT}")
         core = self._backend.plan(height, width)  # its layers: shapes (the network table), kernels, chunks
         layers = core["layers"]
-        return Plan((height, width), core["isa"], core.get("threads", 1), core["arena_bytes"], core["ring_bytes"],
+        return Plan((height, width), core["isa"], core.get("threads", 1), core.get("precision", self.precision),
+                    core["arena_bytes"], core["ring_bytes"],
                     core["largest_expanded_bytes"], core["unfused_live_bytes"], tuple(layers))
 
     def profile(self, height: int | None = None, width: int | None = None, repeats: int = 20) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Write weight files, format version 2 (docs/format.md); read them (versions 1 and 2) through the core.
+"""Write weight files, format version 3 (docs/format.md); read them (versions 1 to 3) through the core.
 
 Reading is the C++ reader's job (csrc/io, bound as `_core.read_weight_file`),
 the same code the C API uses, so both front doors accept and refuse exactly
@@ -74,14 +74,16 @@ def save(path, arrays: dict, meta: dict, compressed: bool = False) -> str:
     path = os.fspath(path)
     check_destination(path)
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
-    if meta["version"] == FORMAT_VERSION:  # a plain MobileNetV2 head unless the caller says otherwise
-        meta = {"hidden": [], "activation": "none", **meta}
+    if meta["version"] == FORMAT_VERSION:  # a plain float MobileNetV2 unless the caller says otherwise
+        meta = {"hidden": [], "activation": "none", "quantization": None, **meta}
     try:
         text = json.dumps(meta, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ModelFormatError(f"cannot save {path}: the metadata is not plain JSON: {e}") from None
     payload = {META_MEMBER: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
-    payload.update((name, np.ascontiguousarray(a, dtype=DTYPE)) for name, a in arrays.items())
+    # An int8 network's int8 weights stay int8; everything else is float32.
+    payload.update((name, np.ascontiguousarray(a, dtype=np.int8 if np.asarray(a).dtype == np.int8 else DTYPE))
+                   for name, a in arrays.items())
     buffer = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buffer, **payload)
     data = buffer.getvalue()

@@ -333,7 +333,7 @@ def _meta(arch, size=(40, 48)):
     return {"format": _core.FORMAT_NAME, "version": _core.FORMAT_VERSION, "width_mult": arch.width_mult,
             "num_classes": arch.num_classes, "input_size": list(size), "padding": "torch",
             "preprocess": {"crop_fraction": 0.875, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-            "labels": None, "hidden": [], "activation": "none", "source": {"test": True}}
+            "labels": None, "hidden": [], "activation": "none", "quantization": None, "source": {"test": True}}
 
 
 def test_read_weight_file_hands_over_the_arrays(tmp_path):

@@ -1,4 +1,4 @@
-"""Weight files (format versions 1 and 2): round trips, and every refusal of docs/format.md with the culprit named."""
+"""Weight files (format versions 1 to 3): round trips, and every refusal of docs/format.md with the culprit named."""
 import json
 import struct
 import zipfile
@@ -50,7 +50,7 @@ def refused(path, cls, *fragments):
 def test_round_trip(tmp_path, arrays, meta, compressed):
     path = wformat.save(tmp_path / "m.npz", arrays, meta, compressed=compressed)
     loaded, meta2, arch = wformat.load(path)
-    assert meta2 == meta and arch == ARCH
+    assert meta2 == {**meta, "quantization": None} and arch == ARCH  # version 2 read as version 3 says
     assert list(loaded) == list(wformat.expected_shapes(ARCH))
     for k, v in arrays.items():
         assert loaded[k].dtype == np.float32 and np.array_equal(loaded[k], v)
@@ -146,16 +146,16 @@ def test_wrong_format_name(tmp_path, arrays, meta):
 
 
 def test_newer_version(tmp_path, arrays, meta):
-    meta.update(version=3, new_key=True)  # a newer file may add keys: the version error comes first
+    meta.update(version=4, new_key=True)  # a newer file may add keys: the version error comes first
     refused(write_raw(tmp_path / "m.npz", arrays, meta), UnsupportedVersionError,
-            "version 3", "reads versions 1 to 2", "upgrade mbv2-engine")
+            "version 4", "reads versions 1 to 3", "upgrade mbv2-engine")
 
 
 def test_version_1_loads_with_version_2s_defaults(tmp_path, arrays, meta):
     del meta["hidden"], meta["activation"]
     meta["version"] = 1
     loaded = wformat.load(write_raw(tmp_path / "m.npz", arrays, meta))
-    assert loaded.meta == {**meta, "hidden": [], "activation": "none"}
+    assert loaded.meta == {**meta, "hidden": [], "activation": "none", "quantization": None}
 
 
 def test_version_2_keys_are_refused_in_version_1(tmp_path, arrays, meta):
@@ -177,7 +177,7 @@ def test_round_trip_version_2_head_and_padding(tmp_path, arrays, meta):
                 activation="softmax", padding=["same", [0, 1, 0, 1], [1, 1, 1, 1], [0, 0, 1, 0], "same"])
     path = wformat.save(tmp_path / "m.npz", v2_head_arrays(arrays), meta)
     loaded, meta2, _ = wformat.load(path)
-    assert meta2 == meta
+    assert meta2 == {**meta, "quantization": None}
     assert loaded["hidden.1.weight"].shape == (7, 12) and loaded["classifier.weight"].shape == (10, 7)
 
 

@@ -60,7 +60,8 @@ def small_file() -> bytes:
     arrays = {k: rng.standard_normal(s).astype(np.float32) for k, s in wformat.expected_shapes(arch).items()}
     meta = {"format": wformat.FORMAT_NAME, "version": wformat.FORMAT_VERSION, "width_mult": 0.35, "num_classes": 3,
             "input_size": [64, 64], "padding": "torch", "preprocess": wformat.TORCHVISION_PREPROCESS,
-            "labels": None, "hidden": [], "activation": "none", "source": {"kind": "test"}}
+            "labels": None, "hidden": [], "activation": "none", "quantization": None,
+            "source": {"kind": "test"}}
     buffer = io.BytesIO()
     np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
     wformat.loads(buffer.getvalue())  # valid to start with

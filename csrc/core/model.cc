@@ -114,14 +114,20 @@ class Model::ArenaLease {
 };
 
 Model::Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads)
-    : spec_(std::move(spec)), ks_(select_kernels(isa)), threads_(threads) {
+    : spec_(std::move(spec)),
+      ks_(select_kernels(spec_.int8() ? float_isa_for_int8(select_qkernels(isa).isa) : isa)),
+      threads_(threads) {
   check_spec(spec_, threads_);
   check_no_extra_arrays(arrays, spec_);
   stem_ = pack_conv(arrays, "stem.", {spec_.stem, 3, 3, 3}, ks_.stem.nr, true);
-  for (size_t i = 0; i < spec_.blocks.size(); i++) {
-    blocks_.push_back(pack_block(arrays, "blocks." + std::to_string(i) + ".", spec_.blocks[i], ks_));
+  if (spec_.int8()) {
+    int8_ = std::make_unique<Int8Network>(pack_int8_network(arrays, spec_, isa));
+  } else {
+    for (size_t i = 0; i < spec_.blocks.size(); i++) {
+      blocks_.push_back(pack_block(arrays, "blocks." + std::to_string(i) + ".", spec_.blocks[i], ks_));
+    }
+    head_ = pack_conv(arrays, "head.", {spec_.last, spec_.blocks.back().cout}, ks_.head.nr, true);
   }
-  head_ = pack_conv(arrays, "head.", {spec_.last, spec_.blocks.back().cout}, ks_.head.nr, true);
   size_t inputs = spec_.last;
   for (size_t j = 0; j < spec_.hidden.size(); j++) {
     dense_.push_back(pack_conv(arrays, "hidden." + std::to_string(j) + ".", {spec_.hidden[j].units, inputs},
@@ -140,7 +146,8 @@ std::shared_ptr<const Plan> Model::plan(size_t height, size_t width) const {
     const auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
   }
-  auto plan = std::make_shared<const Plan>(make_plan(spec_, ks_, height, width, threads_));
+  auto plan = std::make_shared<const Plan>(int8_ ? make_int8_plan(spec_, ks_, *int8_, height, width, threads_)
+                                                 : make_plan(spec_, ks_, height, width, threads_));
   std::lock_guard<std::mutex> lock(mutex_);
   if (plans_.size() >= kMaxCachedPlans) plans_.erase(plans_.begin());
   return plans_.emplace(key, std::move(plan)).first->second;
@@ -220,19 +227,20 @@ std::vector<double> Model::profile(const float* x, size_t height, size_t width, 
   const auto plan = this->plan(height, width);
   ArenaLease arena(*this, plan->arena.total);
   std::vector<float> logits(spec_.num_classes);
-  std::vector<double> best(blocks_.size(), 1e30), steps;
+  const size_t blocks = spec_.blocks.size();
+  std::vector<double> best(blocks, 1e30), steps;
   std::atomic<bool> non_finite{false};
   for (size_t r = 0; r < std::max<size_t>(repeats, 1); r++) {
     run_image(*plan, ImageJob{x, layout, arena.data(), logits.data(), &non_finite}, &steps);
     if (non_finite.load()) throw_non_finite(x, 3 * height * width);
     // Loading the image counts to block 0 (the stem's), head and classifier to the last block.
-    std::vector<double> blocks(blocks_.size(), 0.0);
+    std::vector<double> per_block(blocks, 0.0);
     for (size_t s = 0; s < steps.size(); s++) {
       const Step& step = plan->steps[s];
       const bool last = step.kind == Step::kHead || step.kind == Step::kDense;
-      blocks[last ? blocks_.size() - 1 : step.index] += steps[s];
+      per_block[last ? blocks - 1 : step.index] += steps[s];
     }
-    for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], blocks[i]);
+    for (size_t i = 0; i < best.size(); i++) best[i] = std::min(best[i], per_block[i]);
   }
   return best;
 }
@@ -266,9 +274,11 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
   const Step& s = plan.steps[step];
   switch (s.kind) {
     case Step::kLoad: return run_load(plan, job, share);
-    case Step::kBlock: return run_block(plan, job, s.index, share);
+    case Step::kBlock:
+      if (int8_) return run_int8_block(plan, spec_, ks_, stem_, *int8_, job.arena, s.index, share);
+      return run_block(plan, job, s.index, share);
     case Step::kAddHalves: return run_add_halves(plan, job, s.index, share);
-    case Step::kHead: return run_head(plan, job, share);
+    case Step::kHead: return int8_ ? run_int8_head(plan, *int8_, job.arena, share) : run_head(plan, job, share);
     case Step::kDense: return run_dense(plan, job, s.index, share);
   }
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/common.h"
+#include "core/int8_network.h"
 #include "core/kernel_set.h"
 #include "core/packing.h"
 #include "core/plan.h"
@@ -31,6 +32,8 @@ constexpr size_t kMaxThreads = 256;
 
 class Model {
  public:
+  // An int8 network (spec.int8()) runs its blocks and head in int8
+  // (core/int8_network.h), `isa` naming an int8 ISA (select_qkernels).
   // Validates `spec` and every array (names and shapes of docs/format.md;
   // Error kInvalidFormat on the first mismatch, kInvalidArgument for threads
   // outside [1, kMaxThreads], kUnsupportedIsa for `isa`, kOutOfMemory when a
@@ -52,7 +55,9 @@ class Model {
   // block 0, head and classifier into the last), best of `repeats` runs.
   std::vector<double> profile(const float* x, size_t height, size_t width, Layout layout, size_t repeats) const;
 
-  const std::string& isa() const { return ks_.isa; }
+  // The ISA of the blocks' kernels: an int8 network's int8 ISA.
+  const std::string& isa() const { return int8_ ? int8_->ks.isa : ks_.isa; }
+  const char* precision() const { return int8_ ? "int8" : "float32"; }
   size_t threads() const { return threads_; }
   const NetworkSpec& spec() const { return spec_; }
 
@@ -90,11 +95,12 @@ class Model {
   void run_image_pair(const Plan& plan, const ImageJob& a, const ImageJob& b) const;
 
   NetworkSpec spec_;
-  KernelSet ks_;
+  KernelSet ks_;  // an int8 network's stem, Dense layers and classifier: float_isa_for_int8
   size_t threads_;
   PackedConv stem_, head_;
   std::vector<PackedConv> dense_;  // the hidden layers, then the classifier
   std::vector<PackedBlock> blocks_;
+  std::unique_ptr<Int8Network> int8_;  // an int8 network's blocks and head (blocks_ and head_ then empty)
 
   std::unique_ptr<ThreadPool> pool_;  // threads_ - 1 workers; null when threads_ == 1
   mutable std::mutex pool_mutex_;     // held by the run() using the pool

@@ -32,6 +32,18 @@ struct ArenaLayout {
   size_t total = 0;
 };
 
+// An int8 plan's byte arena (core/int8_network.h), in bytes from the arena's
+// start; the float32 parts (the image at x, pooled, the Dense layers) stay in
+// ArenaLayout. Block i writes its uint8 output at `even` when i is even, else
+// at `odd`. Each team member's scratch is at scratch + member * member_stride,
+// holding its ring, depthwise tile, one float32 stem row, and the head's
+// uint8 rows and int32 channel sums.
+struct Int8Arena {
+  size_t even = 0, odd = 0;
+  size_t scratch = 0, member_stride = 0;
+  size_t ring = 0, tile = 0, stem_row = 0, head_rows = 0, head_sums = 0;
+};
+
 // One step of an image: ThreadPool::run runs a step's shares at once, and a
 // step starts when the one before it is done.
 struct Step {
@@ -52,6 +64,8 @@ struct Plan {
   size_t ring_bytes = 0;              // one ring buffer per thread, each for the widest block
   size_t largest_expanded_bytes = 0;  // the largest expanded tensor an unfused engine stores
   size_t unfused_live_bytes = 0;      // most bytes live at once in a layer-by-layer engine
+  bool int8 = false;                  // an int8 network's plan: blocks and head run from `q`
+  Int8Arena q;
 };
 
 // Where a halved block's second half sums, in floats from the start of its

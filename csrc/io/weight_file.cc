@@ -25,6 +25,14 @@ const Names kMetaKeysV1 = {"format", "version", "width_mult", "num_classes", "in
                            "padding", "preprocess", "labels", "source"};
 const Names kMetaKeysV2 = {"format", "version", "width_mult", "num_classes", "input_size", "padding",
                            "preprocess", "labels", "hidden", "activation", "source"};
+// Version 3 adds the int8 quantization (null for a float32 file).
+const Names kMetaKeysV3 = {"format", "version", "width_mult", "num_classes", "input_size", "padding", "preprocess",
+                           "labels", "hidden", "activation", "quantization", "source"};
+const Names kQuantKeys = {"weights", "activations", "layers", "calibration", "tensors"};
+const Names kCalibrationKeys = {"method", "samples"};
+const char kQuantWeights[] = "int8-symmetric-per-channel";
+const char kQuantActivations[] = "uint8-asymmetric-per-tensor";
+const json kQuantLayers = {{"stem", "float32"}, {"blocks", "int8"}, {"head", "int8"}, {"classifier", "float32"}};
 const Names kPreprocessKeys = {"crop_fraction", "mean", "std"};
 const Names kHiddenKeys = {"units", "activation"};
 const Names kPaddings = {"torch", "same"};
@@ -188,6 +196,46 @@ std::string head_problem(const json& meta) {
   return "";
 }
 
+// Version 3's "quantization": null, or an int8 network's tensors (docs/format.md).
+std::string quantization_problem(const json& q, double width_mult, size_t classes) {
+  if (q.is_null()) return "";
+  if (!q.is_object()) return "'quantization' must be null or an object, got " + py_repr(q);
+  check_keys(q, kQuantKeys, "metadata 'quantization'", 3);
+  if (q["weights"] != kQuantWeights || q["activations"] != kQuantActivations || q["layers"] != kQuantLayers) {
+    return std::string("'quantization' must have 'weights': '") + kQuantWeights + "', 'activations': '" +
+           kQuantActivations + "' and 'layers': " + py_repr(kQuantLayers) + " (format version 3), got " +
+           py_repr(q["weights"]) + ", " + py_repr(q["activations"]) + ", " + py_repr(q["layers"]);
+  }
+  const json& cal = q["calibration"];
+  if (!cal.is_object()) return "'quantization.calibration' must be an object, got " + py_repr(cal);
+  check_keys(cal, kCalibrationKeys, "metadata 'quantization.calibration'", 3);
+  if (!cal["method"].is_string() || !is_int_in(cal["samples"], 1, 1e15)) {
+    return "'quantization.calibration' needs a string 'method' and an integer 'samples' >= 1, got " + py_repr(cal);
+  }
+  const NetworkSpec spec = mobilenet_v2(width_mult, classes);
+  const QuantIndex index = quant_index(spec);
+  const json& tensors = q["tensors"];
+  const size_t count = quant_tensor_count(spec);
+  if (!tensors.is_array() || tensors.size() != count) {
+    return "'quantization.tensors' must list " + std::to_string(count) + " [scale, zero_point] pairs, one per " +
+           "activation tensor, got " + (tensors.is_array() ? std::to_string(tensors.size()) + " entries" : py_repr(tensors));
+  }
+  std::vector<bool> after_relu6(count, true);  // every tensor but the block outputs
+  for (size_t out : index.out) after_relu6[out] = false;
+  for (size_t t = 0; t < count; t++) {
+    const json& pair = tensors[t];
+    const bool ok = pair.is_array() && pair.size() == 2 && is_number(pair[0]) &&
+                    pair[0].get<double>() >= kMinQuantScale && pair[0].get<double>() <= kMaxQuantScale &&
+                    is_int_in(pair[1], 0, after_relu6[t] ? 0 : 255);
+    if (!ok) {
+      return "'quantization.tensors[" + std::to_string(t) + "]' must be [scale, zero_point] with scale in [" +
+             json(kMinQuantScale).dump() + ", " + json(kMaxQuantScale).dump() + "] and zero_point " +
+             (after_relu6[t] ? "0 (a ReLU6 output)" : "an integer in [0, 255]") + ", got " + py_repr(pair);
+    }
+  }
+  return "";
+}
+
 // The first value outside the limits of docs/format.md, described; empty if all fit.
 std::string meta_problem(const json& meta) {
   const json &w = meta["width_mult"], &k = meta["num_classes"], &size = meta["input_size"];
@@ -228,7 +276,9 @@ std::string meta_problem(const json& meta) {
     return "'labels' must be null or a list of num_classes = " + k.dump() + " strings";
   }
   if (!meta["source"].is_object()) return "'source' must be an object, got " + py_repr(meta["source"]);
-  return meta["version"].get<int>() >= 2 ? head_problem(meta) : "";
+  const std::string head = meta["version"].get<int>() >= 2 ? head_problem(meta) : "";
+  if (!head.empty() || meta["version"].get<int>() < 3) return head;
+  return quantization_problem(meta["quantization"], w.get<double>(), k.get<size_t>());
 }
 
 PadRule pad_rule(const json& rule) {
@@ -247,9 +297,12 @@ std::array<double, 3> three_numbers(const json& v) {
   return {v[0].get<double>(), v[1].get<double>(), v[2].get<double>()};
 }
 
-// A version-1 file says what version 2 would: no hidden layers, no activation.
-void add_v1_defaults(json& meta) {
-  if (meta["version"].get<int>() >= 2) return;
+// An earlier file says what version 3 would: no hidden layers, no
+// activation (version 1), no quantization (versions 1 and 2).
+void add_defaults(json& meta) {
+  const int version = meta["version"].get<int>();
+  if (version < 3) meta["quantization"] = nullptr;
+  if (version >= 2) return;
   meta["hidden"] = json::array();
   meta["activation"] = "none";
 }
@@ -257,10 +310,10 @@ void add_v1_defaults(json& meta) {
 Metadata check_meta(json& meta) {
   check_version(meta);
   const int version = meta["version"].get<int>();
-  check_keys(meta, version >= 2 ? kMetaKeysV2 : kMetaKeysV1, "metadata", version);
+  check_keys(meta, version >= 3 ? kMetaKeysV3 : version == 2 ? kMetaKeysV2 : kMetaKeysV1, "metadata", version);
   std::string problem = meta_problem(meta);
   if (!problem.empty()) fail("metadata " + problem);
-  add_v1_defaults(meta);
+  add_defaults(meta);
   const json& pre = meta["preprocess"];
   Metadata out{version,
                meta["width_mult"].get<double>(),
@@ -272,11 +325,17 @@ Metadata check_meta(json& meta) {
                std::nullopt,
                {},
                meta["activation"].get<std::string>(),
+               {},
                meta["source"].dump(),
                {}};
   if (!meta["labels"].is_null()) out.labels = meta["labels"].get<Names>();
   for (const json& layer : meta["hidden"]) {
     out.hidden.push_back({layer["units"].get<size_t>(), parse_activation(layer["activation"].get<std::string>())});
+  }
+  if (!meta["quantization"].is_null()) {
+    for (const json& pair : meta["quantization"]["tensors"]) {
+      out.quant.push_back({static_cast<float>(pair[0].get<double>()), pair[1].get<int32_t>()});
+    }
   }
   return out;
 }
@@ -411,12 +470,17 @@ void check_members(const ZipReader& zip, const std::vector<std::pair<std::string
 }
 
 // dtype, order and shape, in this order, so a float64 or transposed export is named as such.
-void check_header(const std::string& name, const NpyHeader& header, const Shape& expected) {
+void check_header(const std::string& name, const NpyHeader& header, const Shape& expected, bool int8) {
   const std::string member = "member " + quoted(name);
   if (header.descr.find('O') != std::string::npos) {
     fail(member + " is a pickled object array; weight files never hold pickles");
   }
-  if (header.descr != "<f4") fail(member + " has dtype " + header.descr + ", expected little-endian float32 (<f4)");
+  if (int8 && header.descr != "|i1" && header.descr != "<i1") {
+    fail(member + " has dtype " + header.descr + ", expected int8 (|i1): an int8 network's conv weights are int8");
+  }
+  if (!int8 && header.descr != "<f4") {
+    fail(member + " has dtype " + header.descr + ", expected little-endian float32 (<f4)");
+  }
   if (header.fortran_order) fail(member + " is stored in Fortran order, expected C order");
   if (!std::equal(header.shape.begin(), header.shape.end(), expected.begin(), expected.end(),
                   [](std::uint64_t a, size_t b) { return a == b; })) {
@@ -426,18 +490,45 @@ void check_header(const std::string& name, const NpyHeader& header, const Shape&
 
 // The payload goes straight from the archive into the tensor, whose size the
 // metadata fixed (within its limits) before the member was opened.
-Tensor read_tensor(const ZipReader& zip, const std::string& name, const Shape& shape) {
-  std::uint64_t count = 1;
-  for (size_t dim : shape) count *= dim;
-  NpyMember npy = open_npy(zip, name, count * kMaxItemSize, "shape " + py_tuple(shape));
-  check_header(name, npy.header, shape);
-  check_payload_size(name, npy.payload_size, count * sizeof(float), py_tuple(shape));
-  Tensor tensor{shape, std::vector<float>(static_cast<std::size_t>(count))};
+// An int8 network's weights: symmetric, so -128 never occurs.
+Tensor read_int8(NpyMember& npy, const std::string& name, const Shape& shape, std::uint64_t count) {
+  Tensor tensor{shape, {}, std::vector<int8_t>(static_cast<std::size_t>(count))};
+  npy.reader.read(reinterpret_cast<std::uint8_t*>(tensor.int8.data()), tensor.int8.size());
+  npy.reader.finish();
+  auto bad = std::count(tensor.int8.begin(), tensor.int8.end(), int8_t{-128});
+  if (bad != 0) {
+    fail("member " + quoted(name) + " has " + std::to_string(bad) +
+         " values of -128; int8 weights are symmetric, in [-127, 127]");
+  }
+  return tensor;
+}
+
+// A float32 member: every value finite; a weight scale also within the quantization limits.
+Tensor read_float32(NpyMember& npy, const std::string& name, const Shape& shape, std::uint64_t count) {
+  Tensor tensor{shape, std::vector<float>(static_cast<std::size_t>(count)), {}};
   npy.reader.read(reinterpret_cast<std::uint8_t*>(tensor.data.data()), tensor.data.size() * sizeof(float));
   npy.reader.finish();
   auto bad = std::count_if(tensor.data.begin(), tensor.data.end(), [](float x) { return !std::isfinite(x); });
   if (bad != 0) fail("member " + quoted(name) + " has " + std::to_string(bad) + " NaN or infinite values");
+  const std::string suffix = ".weight_scale";
+  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    bad = std::count_if(tensor.data.begin(), tensor.data.end(),
+                        [](float x) { return !(x >= kMinQuantScale && x <= kMaxQuantScale); });
+    if (bad != 0) {
+      fail("member " + quoted(name) + " has " + std::to_string(bad) + " scales outside [" +
+           json(kMinQuantScale).dump() + ", " + json(kMaxQuantScale).dump() + "]");
+    }
+  }
   return tensor;
+}
+
+Tensor read_tensor(const ZipReader& zip, const std::string& name, const Shape& shape, bool int8) {
+  std::uint64_t count = 1;
+  for (size_t dim : shape) count *= dim;
+  NpyMember npy = open_npy(zip, name, count * kMaxItemSize, "shape " + py_tuple(shape));
+  check_header(name, npy.header, shape, int8);
+  check_payload_size(name, npy.payload_size, count * (int8 ? 1 : sizeof(float)), py_tuple(shape));
+  return int8 ? read_int8(npy, name, shape, count) : read_float32(npy, name, shape, count);
 }
 
 WeightFile load(const ByteSource& source) {
@@ -445,9 +536,12 @@ WeightFile load(const ByteSource& source) {
   Metadata meta = read_metadata(zip);
   WeightFile file{meta, mobilenet_v2(meta.width_mult, meta.num_classes, meta.padding), {}};
   file.network.hidden = meta.hidden;
+  file.network.quant = meta.quant;
   auto expected = member_shapes(file.network);
   check_members(zip, expected);
-  for (const auto& [name, shape] : expected) file.arrays.emplace(name, read_tensor(zip, name, shape));
+  for (const auto& [name, shape] : expected) {
+    file.arrays.emplace(name, read_tensor(zip, name, shape, is_int8_member(file.network, name)));
+  }
   return file;
 }
 

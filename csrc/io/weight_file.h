@@ -1,4 +1,4 @@
-// The mbv2-engine weight file (docs/format.md, format versions 1 and 2), read without numpy.
+// The mbv2-engine weight file (docs/format.md, format versions 1 to 3), read without numpy.
 //
 // This reader is the executable form of docs/format.md: the C API and the
 // Python package (through its binding) both load weight files here. It checks
@@ -24,7 +24,7 @@
 namespace mbv2::io {
 
 inline constexpr char kFormatName[] = "mbv2-engine-weights";
-inline constexpr int kFormatVersion = 2;  // and every earlier version
+inline constexpr int kFormatVersion = 3;  // and every earlier version
 
 // ---- limits of docs/format.md (its "Limits" section gives the same reasons) ----
 
@@ -70,6 +70,11 @@ inline constexpr std::size_t kStridedConvs = 5;
 // x 4096) below the width-4 one.
 inline constexpr std::size_t kMaxHiddenLayers = 8;
 inline constexpr int kMaxHiddenUnits = 4096;
+// An int8 network's activation and weight scales: wide enough for any
+// trained network (a weight scale is max|w| / 127), narrow enough that every
+// requantization multiplier (s_in x s_w / s_out) stays a normal float32.
+inline constexpr double kMinQuantScale = 1e-9;
+inline constexpr double kMaxQuantScale = 1e9;
 // numpy's own limit (np.load's max_header_size): it refuses longer .npy headers.
 inline constexpr std::size_t kMaxNpyHeaderBytes = 10000;
 // A member has at most 4 dimensions; numpy's NPY_MAXDIMS was 32 for decades.
@@ -92,10 +97,12 @@ struct Metadata {
   std::optional<std::vector<std::string>> labels;  // num_classes names, or none
   std::vector<DenseSpec> hidden;                   // version 2; none in version 1
   std::string activation;                          // after the classifier: "none", "softmax" or "sigmoid"
+  std::vector<QuantParams> quant;                  // version 3, an int8 network: its tensors; empty for float32
   std::string source;                              // the "source" object as JSON text; informative only
   // The whole validated metadata object, re-serialised (nlohmann's dump()):
   // plain UTF-8 JSON, at most kMaxJsonDepth deep, for Python's json.loads. A
-  // version-1 file gets version 2's "hidden": [] and "activation": "none".
+  // version-1 file gets version 2's "hidden": [] and "activation": "none",
+  // and a file before version 3 gets "quantization": null.
   std::string json;
 };
 

@@ -21,7 +21,9 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_model), py::arg("arrays"), py::arg("blocks"), py::arg("stem"), py::arg("last"),
            py::arg("num_classes"), py::arg("padding"), py::arg("isa") = "auto", py::arg("threads") = 1,
            py::arg("hidden") = std::vector<DenseTuple>{},
-           "padding: 'torch', 'same' or one rule per stride-2 conv; hidden: (units, activation) per hidden layer.")
+           py::arg("quant") = std::vector<std::pair<float, int32_t>>{},
+           "padding: 'torch', 'same' or one rule per stride-2 conv; hidden: (units, activation) per hidden layer; "
+           "quant: an int8 network's (scale, zero point) per activation tensor (docs/format.md, version 3).")
       .def("run", &run_model, py::arg("x"), py::arg("layout") = "nchw",
            "Logits (N, K) float32 for a float32 batch (N, 3, H, W), or (N, H, W, 3) with layout='nhwc'.")
       .def("profile", &profile_model, py::arg("x"), py::arg("layout") = "nchw", py::arg("repeats") = 10,
@@ -30,10 +32,12 @@ PYBIND11_MODULE(_core, m) {
       .def("plan", &plan_dict, py::arg("height"), py::arg("width"),
            "Shapes, work, kernels and memory of the schedule for one input size.")
       .def_property_readonly("isa", &Model::isa)
+      .def_property_readonly("precision", &Model::precision)
       .def_property_readonly("threads", &Model::threads)
       .def_property_readonly("num_classes", [](const Model& model) { return model.spec().num_classes; });
 
   m.def("available_isas", &available_isas, "ISAs this CPU runs, reference first.");
+  m.def("available_int8_isas", &available_int8_isas, "ISAs this CPU runs int8 networks on, reference first.");
   m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
         "One thread's FMA peak in GFLOP/s for 'avx2' or 'avx512' (best of `trials` runs of 12 x `iters` FMAs); "

@@ -64,7 +64,7 @@ py::tuple weight_file_tuple(io::WeightFile&& file) {
   for (const auto& member : member_shapes(file.network)) {
     const auto it = file.arrays.find(member.first);
     if (it == file.arrays.end()) throw Error(Status::kInternal, "the reader returned no array '" + member.first + "'");
-    arrays[py::str(member.first)] = to_numpy(std::move(it->second));
+    arrays[py::str(member.first)] = to_numpy_any(std::move(it->second));
   }
   const py::object meta = py::module_::import("json").attr("loads")(file.meta.json);
   return py::make_tuple(meta, arrays);
@@ -80,12 +80,17 @@ io::WeightFile load_without_gil(Load load) {
 
 std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<BlockTuple>& blocks, size_t stem,
                                   size_t last, size_t num_classes, const py::object& padding, const std::string& isa,
-                                  size_t threads, const std::vector<DenseTuple>& hidden) {
+                                  size_t threads, const std::vector<DenseTuple>& hidden,
+                                  const std::vector<std::pair<float, int32_t>>& quant) {
   BorrowedArrays borrowed;
   for (const auto& [name, array] : arrays) {
     borrowed.add(py::cast<std::string>(name), py::reinterpret_borrow<py::object>(array));
   }
   NetworkSpec spec = network_spec(stem, blocks, last, num_classes, padding, hidden);
+  for (const auto& [scale, zero_point] : quant) {
+    require(scale > 0 && zero_point >= 0 && zero_point <= 255, "a quantized tensor needs scale > 0 and a zero point in [0, 255]");
+    spec.quant.push_back({scale, zero_point});
+  }
   return std::make_unique<Model>(borrowed.map, std::move(spec), isa, threads);
 }
 
@@ -129,6 +134,7 @@ py::dict plan_dict(const Model& model, size_t height, size_t width) {
   }
   py::dict out;
   out["isa"] = model.isa();
+  out["precision"] = model.precision();
   out["threads"] = model.threads();
   out["arena_bytes"] = plan->arena_bytes;
   out["ring_bytes"] = plan->ring_bytes;

@@ -53,6 +53,11 @@ std::vector<size_t> shape_of(const py::array& array) {
 }
 
 void BorrowedArrays::add(const std::string& name, const py::object& obj) {
+  if (py::isinstance<py::array>(obj) && py::array(obj).dtype().is(py::dtype::of<int8_t>())) {
+    keep_int8.push_back(Int8Array::ensure(obj));  // C-contiguous, a copy only if it was not
+    map[name] = ArrayView{nullptr, shape_of(keep_int8.back()), keep_int8.back().data()};
+    return;
+  }
   keep.push_back(as_float32(obj, "array '" + name + "'"));
   map[name] = {keep.back().data(), shape_of(keep.back())};
 }
@@ -83,12 +88,24 @@ Padding padding_from(const py::handle& obj) {
   return rules;
 }
 
-py::array_t<float> to_numpy(Tensor&& tensor) {
-  auto storage = std::make_unique<std::vector<float>>(std::move(tensor.data));
-  const float* values = storage->data();
-  const py::capsule owner(storage.get(), [](void* p) { delete static_cast<std::vector<float>*>(p); });
+namespace {
+
+template <class T>
+py::array_t<T> owning_array(std::vector<size_t> shape, std::vector<T>&& values) {
+  auto storage = std::make_unique<std::vector<T>>(std::move(values));
+  const T* data = storage->data();
+  const py::capsule owner(storage.get(), [](void* p) { delete static_cast<std::vector<T>*>(p); });
   storage.release();  // the capsule owns it now
-  return py::array_t<float>(tensor.shape, values, owner);
+  return py::array_t<T>(shape, data, owner);
+}
+
+}  // namespace
+
+py::array_t<float> to_numpy(Tensor&& tensor) { return owning_array(tensor.shape, std::move(tensor.data)); }
+
+py::array to_numpy_any(Tensor&& tensor) {
+  if (!tensor.int8.empty()) return owning_array(tensor.shape, std::move(tensor.int8));
+  return to_numpy(std::move(tensor));
 }
 
 }  // namespace mbv2::python

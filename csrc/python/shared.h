@@ -17,6 +17,7 @@ namespace mbv2::python {
 
 namespace py = pybind11;
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Int8Array = py::array_t<int8_t, py::array::c_style>;
 
 // For the calling module: mbv2::Error raises mbv2_engine.errors.STATUS_ERRORS
 // [status_string(status)], std::bad_alloc OutOfMemoryError.
@@ -31,10 +32,13 @@ FloatArray as_float32(const py::object& obj, const std::string& name);
 
 std::vector<size_t> shape_of(const py::array& array);
 
-// Array views borrow numpy memory: `keep` holds the (possibly copied) arrays alive.
+// Array views borrow numpy memory: `keep` holds the (possibly copied) arrays
+// alive. An int8 numpy array becomes an int8 view (an int8 network's
+// weights), every other one a float32 view (other dtypes are refused).
 struct BorrowedArrays {
   ArrayMap map;
   std::vector<FloatArray> keep;
+  std::vector<Int8Array> keep_int8;
 
   void add(const std::string& name, const py::object& obj);
 };
@@ -47,5 +51,7 @@ Padding padding_from(const py::handle& obj);
 
 // A numpy array that takes over the tensor's storage: no copy.
 py::array_t<float> to_numpy(Tensor&& tensor);
+// The same for a float32 or int8 tensor (the reader's arrays).
+py::array to_numpy_any(Tensor&& tensor);
 
 }  // namespace mbv2::python

@@ -295,10 +295,10 @@ def metadata_variants(meta: dict, arrays: dict) -> dict[str, tuple[dict, str]]:
     unicode_source = {"kind": "torch", "file": "r\u00e9seau \u2603 \U0001f600.pth", "note": "tab\t quote\" nul\x00",
                       "big": 2 ** 64 - 1, "small": 5e-324}
     return {
-        "bad_version": (with_meta(version=3), VERSION),
+        "bad_version": (with_meta(version=4), VERSION),
         "version_1e30": (with_meta_bytes(meta_text(version=str(10 ** 30))), VERSION),
         "version_1e30_float": (with_meta_bytes(meta_text(version="1e30")), VERSION),
-        "version_3_float": (with_meta_bytes(meta_text(version="3.0")), VERSION),
+        "version_4_float": (with_meta_bytes(meta_text(version="4.0")), VERSION),
         "version_1_float": (with_meta_bytes(meta_text(version="1.0")), FORMAT),
         "version_fraction": (with_meta_bytes(meta_text(version="1.5")), FORMAT),
         "version_negative": (with_meta_bytes(meta_text(version="-3")), FORMAT),

@@ -196,7 +196,7 @@ TEST(CApiErrors, NetworkTheCoreCannotRunIsInvalidFormat) {
 }
 
 TEST(CApiErrors, NewerFormatIsUnsupportedVersion) {
-  expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 3");
+  expect_failure(create_status(fixture("bad_version.npz").string()), MBV2_STATUS_UNSUPPORTED_VERSION, "version 4");
 }
 
 TEST(CApiErrors, ANetworkTheCoreCannotRunNamesTheFile) {

@@ -1,0 +1,251 @@
+#include "core/int8_network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/fused_block.h"
+#include "core/input.h"
+#include "core/row_sources.h"
+#include "core/status.h"
+#include "core/tiling.h"
+
+namespace mbv2 {
+namespace {
+
+// Channels of a stored uint8 pixel: rounded up to 4 bytes, so that every
+// GEMM may read its A rows to kc rounded up to 4 (ukernels.h).
+size_t qstride(size_t channels) { return (channels + 3) / 4 * 4; }
+size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// The head runs this many pixels per GEMM call into a member's uint8 rows,
+// whose sums then pool: the head's output never exists whole.
+constexpr size_t kHeadRows = 64;
+
+// Output rows of one int8 tile: rows of more than 14 pixels run one at a
+// time (m = the row); shorter ones gather about kTilePixels pixels, so the
+// late blocks' weights are read once per tile rather than once per row.
+size_t int8_tile_rows(const BlockGeometry& g) {
+  return g.wo > 14 ? 1 : std::min(g.ho, (kTilePixels + g.wo - 1) / g.wo);
+}
+
+// Block i's input and output tensors in the arena.
+uint8_t* block_out(const Plan& plan, float* arena, size_t i) {
+  return reinterpret_cast<uint8_t*>(arena) + (i % 2 == 0 ? plan.q.even : plan.q.odd);
+}
+
+char* member_scratch(const Plan& plan, float* arena, size_t member) {
+  return reinterpret_cast<char*>(arena) + plan.q.scratch + member * plan.q.member_stride;
+}
+
+// The depthwise input rows under one tile: every hidden channel of each row,
+// (w + 2) pixels of qstride(hidden) bytes with a zero pixel either side (the
+// input's zero point is 0), rows a previous tile of the band left kept.
+class Int8Ring {
+ public:
+  Int8Ring(const BlockGeometry& g, size_t stride, size_t hidden, uint8_t* buffer)
+      : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), cs_(qstride(hidden)), buffer_(buffer) {
+    std::fill(held_, held_ + slots_, SIZE_MAX);
+    for (size_t s = 0; s < slots_; s++) {
+      std::memset(slot(s), 0, cs_);
+      std::memset(slot(s) + (g.w + 1) * cs_, 0, cs_);
+    }
+  }
+
+  // produce(iy, dst) writes input row iy's w pixels at dst.
+  template <class Produce>
+  void fill(RowRange tile, Produce produce) {
+    for (size_t p = tile.begin * stride_; p <= (tile.end - 1) * stride_ + 2; p++) {
+      if (held_[p % slots_] == p) continue;
+      held_[p % slots_] = p;
+      uint8_t* dst = slot(p) + cs_;
+      if (p < g_.pad_top || p - g_.pad_top >= g_.h) {
+        std::memset(dst, 0, g_.w * cs_);  // a padding row
+      } else {
+        produce(p - g_.pad_top, dst);
+      }
+    }
+  }
+
+  const uint8_t* tap_row(size_t oy, size_t ky) const { return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_; }
+  size_t pixel_stride() const { return cs_; }
+
+ private:
+  static constexpr size_t kMaxSlots = 257;  // as FusedBlock::Ring: a tile has at most kTilePixels rows
+  uint8_t* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
+
+  const BlockGeometry& g_;
+  const size_t stride_, slots_, cs_;
+  uint8_t* const buffer_;
+  size_t held_[kMaxSlots];
+};
+
+// The stem's float32 row (ReLU6 applied) quantized with its (scale, 0):
+// q = rint(min(x / scale, hi)). Adding and subtracting 1.5 x 2^23 rounds a
+// float in [0, 2^22) to the nearest integer, ties to even, in the default
+// rounding mode, as rint does; unlike rint it vectorises on any x86-64.
+void quantize_stem_row(const float* x, size_t n, QuantParams q, uint8_t* dst) {
+  const float inv = static_cast<float>(1.0 / q.scale);
+  const float hi = static_cast<float>(std::min(255.0, std::nearbyint(6.0 / q.scale)));
+  constexpr float kRound = 12582912.0f;  // 1.5 x 2^23
+  for (size_t i = 0; i < n; i++) {
+    const float v = std::min(std::max(x[i] * inv, 0.0f), hi);
+    dst[i] = static_cast<uint8_t>(static_cast<int32_t>((v + kRound) - kRound));
+  }
+}
+
+std::vector<std::string> int8_block_kernels(const BlockSpec& b, const QKernelSet& ks) {
+  std::vector<std::string> kernels;
+  if (b.has_expand()) kernels.emplace_back(ks.gemm.name);
+  kernels.emplace_back(ks.dwconv(b.stride).name);
+  kernels.emplace_back(ks.gemm.name);
+  return kernels;
+}
+
+}  // namespace
+
+std::string float_isa_for_int8(const std::string& int8_isa) {
+  if (int8_isa == "avxvnni") return "avx2";
+  if (int8_isa == "neondot") return "neon";
+  return int8_isa;
+}
+
+Int8Network pack_int8_network(const ArrayMap& arrays, const NetworkSpec& spec, const std::string& int8_isa) {
+  if (spec.quant.size() != quant_tensor_count(spec)) {
+    throw Error(Status::kInvalidFormat, "an int8 network needs " + std::to_string(quant_tensor_count(spec)) +
+                                            " quantized tensors, got " + std::to_string(spec.quant.size()));
+  }
+  Int8Network net;
+  net.ks = select_qkernels(int8_isa);
+  const QuantIndex q = quant_index(spec);
+  net.stem_out = spec.quant[q.stem];
+  net.head_out = spec.quant[q.head];
+  for (size_t i = 0; i < spec.blocks.size(); i++) {
+    // A t = 1 block's depthwise input is its input, which has a zero point
+    // only block 0's (the stem's ReLU6 output) is sure to be 0.
+    if (i > 0 && !spec.blocks[i].has_expand()) {
+      throw Error(Status::kInvalidFormat, "an int8 network has t = 1 only in block 0");
+    }
+    net.blocks.push_back(pack_qblock(arrays, "blocks." + std::to_string(i) + ".", spec.blocks[i], i, spec, net.ks));
+  }
+  net.head = pack_qconv(arrays, "head.", {spec.last, spec.blocks.back().cout}, net.blocks.back().out, net.head_out,
+                        true, net.ks.gemm.nr, net.ks.gemm.kr);
+  return net;
+}
+
+Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const Int8Network& net, size_t height,
+                    size_t width, size_t threads) {
+  Plan plan = make_plan(spec, float_ks, height, width, threads);
+  plan.int8 = true;
+  plan.steps.erase(std::remove_if(plan.steps.begin(), plan.steps.end(),
+                                  [](const Step& s) { return s.kind == Step::kAddHalves; }),
+                   plan.steps.end());
+  size_t out[2] = {0, 0}, ring = 0, tile = 0;
+  for (size_t i = 0; i < spec.blocks.size(); i++) {
+    const BlockSpec& b = spec.blocks[i];
+    BlockGeometry& g = plan.blocks[i];
+    g.half = 0;
+    g.tile_rows = int8_tile_rows(g);
+    g.slice = g.chunk = b.hidden();
+    plan.layers[i + 1].chunk = b.hidden();
+    plan.layers[i + 1].kernels = int8_block_kernels(b, net.ks);
+    out[i % 2] = std::max(out[i % 2], g.ho * g.wo * qstride(b.cout));
+    ring = std::max(ring, ring_slots(g.tile_rows, b.stride) * (g.w + 2) * qstride(b.hidden()));
+    tile = std::max(tile, g.tile_rows * g.wo * qstride(b.hidden()));
+  }
+  const size_t head = spec.blocks.size() + 1;
+  plan.layers[head].kernels = {net.ks.gemm.name};
+  // The float32 parts keep their float offsets (image, pooled, Dense layers:
+  // ArenaLayout up to its scratch); the bytes follow.
+  ArenaLayout& a = plan.arena;
+  Int8Arena& q = plan.q;
+  q.even = align64(a.scratch * sizeof(float));
+  q.odd = q.even + align64(out[0]);
+  q.scratch = q.odd + align64(out[1]);
+  q.ring = 0;
+  q.tile = q.ring + align64(ring);
+  q.stem_row = q.tile + align64(tile);
+  q.head_rows = q.stem_row + align64(plan.blocks[0].w * spec.stem * sizeof(float));
+  q.head_sums = q.head_rows + align64(kHeadRows * qstride(spec.last));
+  q.member_stride = q.head_sums + align64(spec.last * sizeof(int32_t));
+  const size_t total = q.scratch + a.members * q.member_stride;
+  a.total = (total + sizeof(float) - 1) / sizeof(float);
+  a.member_stride = a.ring = a.tile = 0;  // the float scratch is unused
+  plan.ring_bytes = a.members * align64(ring);
+  plan.arena_bytes = total - plan.ring_bytes;
+  plan.largest_expanded_bytes /= sizeof(float);  // one byte an element
+  plan.unfused_live_bytes /= sizeof(float);
+  return plan;
+}
+
+void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& float_ks, const PackedConv& stem,
+                    const Int8Network& net, float* arena, size_t i, Share share) {
+  const BlockGeometry& g = plan.blocks[i];
+  const PackedQBlock& block = net.blocks[i];
+  const BlockSpec& b = block.spec;
+  const auto [begin, end] = share.band(g.ho);
+  if (begin >= end) return;
+  char* mine = member_scratch(plan, arena, share.index);
+  Int8Ring ring(g, b.stride, b.hidden(), reinterpret_cast<uint8_t*>(mine + plan.q.ring));
+  uint8_t* tile = reinterpret_cast<uint8_t*>(mine + plan.q.tile);
+  const uint8_t* in = i > 0 ? block_out(plan, arena, i - 1) : nullptr;
+  uint8_t* out = block_out(plan, arena, i);
+  const size_t cin_s = qstride(b.cin), cout_s = qstride(b.cout), hs = ring.pixel_stride();
+
+  const StemSource stem_rows(float_ks, stem, arena + plan.arena.x, plan.height, plan.width, spec.stem_pad);
+  float* stem_row = reinterpret_cast<float*>(mine + plan.q.stem_row);
+  auto produce = [&](size_t iy, uint8_t* dst) {
+    if (i == 0) {  // t = 1: the stem's row is the depthwise input (Int8Network: block 0 only)
+      stem_rows.produce(iy, 0, spec.stem, stem_row);
+      for (size_t x = 0; x < g.w; x++) quantize_stem_row(stem_row + x * spec.stem, spec.stem, net.stem_out, dst + x * hs);
+      return;
+    }
+    const PackedQConv& e = block.expand;
+    net.ks.gemm.fn(g.w, e.n, e.k, in + iy * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant, dst, hs);
+  };
+  const auto& dw = net.ks.dwconv(b.stride);
+  const PackedQConv& p = block.project;
+  mbv2_qu8_requant rq = p.requant;
+  for (size_t oy = begin; oy < end; oy += g.tile_rows) {
+    const RowRange rows{oy, std::min(oy + g.tile_rows, end)};
+    ring.fill(rows, produce);
+    for (size_t y = rows.begin; y < rows.end; y++) {
+      const uint8_t* taps[3] = {ring.tap_row(y, 0), ring.tap_row(y, 1), ring.tap_row(y, 2)};
+      dw.fn(g.wo, b.hidden(), taps, hs, block.depthwise.panel(0), block.depthwise.panel_stride,
+            &block.depthwise.requant, tile + (y - rows.begin) * g.wo * hs, hs);
+    }
+    if (b.residual()) {  // stride 1: output pixel (y, x) adds input pixel (y, x)
+      rq.residual = in + oy * g.w * cin_s;
+      rq.residual_stride = cin_s;
+    }
+    net.ks.gemm.fn((rows.end - rows.begin) * g.wo, p.n, p.k, tile, hs, p.panel(0), p.panel_stride, &rq,
+                   out + oy * g.wo * cout_s, cout_s);
+  }
+}
+
+void run_int8_head(const Plan& plan, const Int8Network& net, float* arena, Share share) {
+  const PackedQConv& head = net.head;
+  const BlockGeometry& last = plan.blocks.back();
+  const size_t pixels = last.ho * last.wo, cin_s = qstride(head.k), row_stride = qstride(head.n);
+  const uint8_t* in = block_out(plan, arena, plan.blocks.size() - 1);
+  char* mine = member_scratch(plan, arena, share.index);
+  uint8_t* rows = reinterpret_cast<uint8_t*>(mine + plan.q.head_rows);
+  int32_t* sums = reinterpret_cast<int32_t*>(mine + plan.q.head_sums);
+  float* pooled = arena + plan.arena.pooled;
+  const float pool_scale = static_cast<float>(static_cast<double>(net.head_out.scale) / pixels);
+  share.claim((head.n + head.nr - 1) / head.nr, [&](size_t p0, size_t p1) {
+    const size_t n0 = p0 * head.nr, nc = std::min(p1 * head.nr, head.n) - n0;
+    std::fill_n(sums + n0, nc, 0);
+    for (size_t px = 0; px < pixels; px += kHeadRows) {
+      const size_t m = std::min(kHeadRows, pixels - px);
+      net.ks.gemm.fn(m, nc, head.k, in + px * cin_s, cin_s, head.panel(p0), head.panel_stride, &head.requant, rows,
+                     row_stride);
+      for (size_t r = 0; r < m; r++) {
+        for (size_t n = 0; n < nc; n++) sums[n0 + n] += rows[r * row_stride + n];
+      }
+    }
+    for (size_t n = 0; n < nc; n++) pooled[n0 + n] = static_cast<float>(sums[n0 + n]) * pool_scale;
+  });
+}
+
+}  // namespace mbv2
