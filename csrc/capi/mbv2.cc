@@ -212,6 +212,14 @@ mbv2_status mbv2_engine_get_isa(const mbv2_engine* engine, const char** isa) {
   });
 }
 
+mbv2_status mbv2_engine_get_precision(const mbv2_engine* engine, const char** precision) {
+  return guard(__func__, [&] {
+    require(engine, "engine");
+    require(precision, "precision");
+    *precision = engine->model->precision();
+  });
+}
+
 mbv2_status mbv2_engine_run(const mbv2_engine* engine, const float* input, size_t n, size_t height, size_t width,
                             mbv2_layout layout, float* out, size_t out_len) {
   return guard(__func__, [&] {

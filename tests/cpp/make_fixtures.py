@@ -362,6 +362,83 @@ def v2_variants() -> dict[str, tuple[dict, str]]:
     }
 
 
+# Version 3: an int8 network. Its activation tensors, in network order: the
+# stem, each block's expand output (t > 1), depthwise output and block output,
+# the head; all but the block outputs follow a ReLU6 and have zero point 0.
+def quant_tensors(width: float) -> list[list]:
+    tensors = [[0.03, 0]]
+    for _, t, _, _ in arch(width)["blocks"]:
+        tensors += ([[0.025, 0]] if t != 1 else []) + [[0.02, 0], [0.05, 120]]
+    return tensors + [[0.024, 0]]
+
+
+def int8_member(name: str) -> bool:
+    return name.endswith(".weight") and (name.startswith("blocks.") or name == "head.weight")
+
+
+def base_v3() -> tuple[dict, dict[str, np.ndarray]]:
+    meta = meta_v2(BASE_WIDTH, BASE_CLASSES)
+    meta.update(version=3, quantization={
+        "weights": "int8-symmetric-per-channel", "activations": "uint8-asymmetric-per-tensor",
+        "layers": {"stem": "float32", "blocks": "int8", "head": "int8", "classifier": "float32"},
+        "calibration": {"method": "minmax", "samples": 8}, "tensors": quant_tensors(BASE_WIDTH)})
+    rng = np.random.default_rng(4)
+    arrays = {}
+    for name, a in random_arrays(BASE_WIDTH, BASE_CLASSES, seed=4, hidden=[h["units"] for h in meta["hidden"]]).items():
+        if int8_member(name):
+            arrays[name] = rng.integers(-127, 128, a.shape, dtype=np.int8)
+            arrays[name[:-len("weight")] + "weight_scale"] = rng.uniform(0.001, 0.02, a.shape[0]).astype(np.float32)
+        else:
+            arrays[name] = a
+    return meta, arrays
+
+
+def v3_variants() -> dict[str, tuple[dict, str]]:
+    """Version 3's quantization, each rule broken once."""
+    meta, arrays = base_v3()
+    q = meta["quantization"]
+
+    def with_quant(**changes):
+        return {"__meta__": meta_array({**meta, "quantization": {**q, **changes}}), **arrays}
+
+    def with_tensor(index, pair):
+        tensors = [list(t) for t in q["tensors"]]
+        tensors[index] = pair
+        return with_quant(tensors=tensors)
+
+    def with_array(name, value):
+        return {"__meta__": meta_array(meta), **arrays, name: value}
+
+    out_index = 3  # block 0 (t = 1): depthwise at 1, output at 2; block 1's expand at 3, output at 5
+    weight = "blocks.1.expand.weight"
+    return {
+        "v3_base": ({"__meta__": meta_array(meta), **arrays}, OK),
+        "v3_float": ({"__meta__": meta_array({**meta, "quantization": None}), **base_v2()[1]}, OK),
+        "v3_missing_quantization": ({"__meta__": meta_array(without(meta, "quantization")), **arrays}, FORMAT),
+        "v2_with_quantization": ({"__meta__": meta_array({**meta, "version": 2}), **arrays}, FORMAT),
+        "v3_scale_zero": (with_tensor(0, [0.0, 0]), FORMAT),
+        "v3_scale_negative": (with_tensor(4, [-0.02, 0]), FORMAT),
+        "v3_scale_huge": (with_tensor(5, [1e10, 0]), FORMAT),
+        "v3_zero_point_300": (with_tensor(5, [0.05, 300]), FORMAT),
+        "v3_zero_point_after_relu6": (with_tensor(out_index, [0.025, 3]), FORMAT),
+        "v3_zero_point_float": (with_tensor(5, [0.05, 120.5]), FORMAT),
+        "v3_tensors_short": (with_quant(tensors=q["tensors"][:-1]), FORMAT),
+        "v3_layers_stem_int8": (with_quant(layers={**q["layers"], "stem": "int8"}), FORMAT),
+        "v3_weights_asymmetric": (with_quant(weights="int8-asymmetric"), FORMAT),
+        "v3_unknown_key": (with_quant(bits=8), FORMAT),
+        "v3_calibration_samples_zero": (with_quant(calibration={"method": "minmax", "samples": 0}), FORMAT),
+        "v3_weight_float": (with_array(weight, arrays[weight].astype(np.float32)), FORMAT),
+        "v3_weight_uint8": (with_array(weight, arrays[weight].view(np.uint8)), FORMAT),
+        "v3_weight_minus_128": (with_array(weight, np.full_like(arrays[weight], -128)), FORMAT),
+        "v3_weight_scale_zero": (with_array("blocks.1.expand.weight_scale",
+                                            np.zeros_like(arrays["blocks.1.expand.weight_scale"])), FORMAT),
+        "v3_weight_scale_nan": (with_array("head.weight_scale", np.full_like(arrays["head.weight_scale"], np.nan)),
+                                FORMAT),
+        "v3_weight_scale_missing": ({"__meta__": meta_array(meta), **without(arrays, "head.weight_scale")}, FORMAT),
+        "v3_stem_int8": (with_array("stem.weight", np.zeros(arrays["stem.weight"].shape, np.int8)), FORMAT),
+    }
+
+
 def array_variants(good: dict) -> dict[str, tuple[dict, str]]:
     """Archives (written by np.savez) whose arrays break a rule."""
     return {
@@ -483,7 +560,7 @@ def write_corrupt(out: Path) -> dict[str, str]:
     savez(out / "base.npz", good)
     savez(out / "base_compressed.npz", good, compressed=True)
     expected.update({"base.npz": OK, "base_compressed.npz": OK})
-    variants = {**metadata_variants(meta, arrays), **array_variants(good), **v2_variants()}
+    variants = {**metadata_variants(meta, arrays), **array_variants(good), **v2_variants(), **v3_variants()}
     for name, (members, verdict) in variants.items():
         savez(out / f"{name}.npz", members, compressed=name == "meta_too_large")
         expected[f"{name}.npz"] = verdict

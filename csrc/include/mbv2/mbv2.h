@@ -110,8 +110,13 @@ MBV2_API mbv2_status mbv2_engine_get_preprocess(const mbv2_engine* engine, mbv2_
  * lives as long as the engine. */
 MBV2_API mbv2_status mbv2_engine_get_label(const mbv2_engine* engine, size_t index, const char** label);
 
-/* The ISA whose kernels the engine runs ("auto" resolved). Lives as long as the engine. */
+/* The ISA whose kernels the engine runs ("auto" resolved): for an int8 file
+ * (format version 3) the int8 kernels' ISA. Lives as long as the engine. */
 MBV2_API mbv2_status mbv2_engine_get_isa(const mbv2_engine* engine, const char** isa);
+
+/* What the blocks compute in: "float32", or "int8" for a quantized file,
+ * which runs unchanged through every other function. A static string. */
+MBV2_API mbv2_status mbv2_engine_get_precision(const mbv2_engine* engine, const char** precision);
 
 /* Logits for n normalised images of height x width (each side 32..8192):
  * `out` receives n x num_classes floats and out_len must be exactly that.

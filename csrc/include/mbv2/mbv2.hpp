@@ -90,6 +90,11 @@ class Engine {
     check(mbv2_engine_get_isa(handle_, &name));
     return name;
   }
+  std::string precision() const {
+    const char* name = nullptr;
+    check(mbv2_engine_get_precision(handle_, &name));
+    return name;
+  }
 
   // Logits, n x num_classes, for n normalised images. Thread-safe.
   std::vector<float> run(const float* input, std::size_t n, std::size_t height, std::size_t width,
