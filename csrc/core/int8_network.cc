@@ -20,7 +20,7 @@ size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 // The head runs this many pixels per GEMM call into a member's uint8 rows,
 // whose sums then pool: the head's output never exists whole.
-constexpr size_t kHeadRows = 64;
+constexpr size_t kHeadRows = 16;
 
 // Output rows of one int8 tile: rows of more than 14 pixels run one at a
 // time (m = the row); shorter ones gather about kTilePixels pixels, so the
@@ -155,13 +155,21 @@ Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const In
   }
   const size_t head = spec.blocks.size() + 1;
   plan.layers[head].kernels = {net.ks.gemm.name};
-  // The float32 parts keep their float offsets (image, pooled, Dense layers:
-  // ArenaLayout up to its scratch); the bytes follow.
+  // The image (float32) shares its region with the odd blocks' outputs:
+  // block 0 has read it by the time block 1 writes. Then the float32 pooled
+  // vector and Dense layers' outputs (the float plan's block outputs and
+  // scratch are not needed), the even blocks' outputs and the scratch.
   ArenaLayout& a = plan.arena;
+  const size_t dense = a.scratch - a.dense;
+  const size_t shared = std::max(padded_image_floats(height, width), (out[1] + 3) / 4);
+  a.x = a.y = 0;
+  a.pooled = (shared + 15) / 16 * 16;
+  a.dense = a.pooled + (spec.last + 15) / 16 * 16;
+  a.scratch = a.dense + dense;
   Int8Arena& q = plan.q;
+  q.odd = 0;
   q.even = align64(a.scratch * sizeof(float));
-  q.odd = q.even + align64(out[0]);
-  q.scratch = q.odd + align64(out[1]);
+  q.scratch = q.even + align64(out[0]);
   q.ring = 0;
   q.tile = q.ring + align64(ring);
   q.stem_row = q.tile + align64(tile);
