@@ -1,10 +1,11 @@
-"""Prints the single-thread FMA peak of each x86 ISA (AVX2 ymm, AVX-512 zmm) in GFLOP/s.
+"""Prints the single-thread FMA peak of each x86 ISA (AVX2 ymm, AVX-512 zmm) in GFLOP/s, and the int8 one.
 
     python bench/fma_peak.py
 
 The kernel (csrc/core/fma_peak.cc, through mbv2_engine.fma_peak) runs 12
 independent FMA chains on one thread; `mbv2-engine bench` prints each result's
-share of the same figure.
+share of the same figure. For int8 networks the same chains of vpdpbusd (AVX-512
+VNNI on zmm, AVX-VNNI on ymm) give the int8 peak in GOP/s.
 """
 import argparse
 import platform
@@ -31,6 +32,9 @@ def main() -> int:
     for isa in ("avx2", "avx512"):
         peak = fma_peak.peak_gflops(isa)
         print(f"  {isa:<8}{f'{peak:.1f} GFLOP/s' if peak else 'n/a (this CPU lacks it)'}")
+    for isa in ("avxvnni", "avx512"):
+        peak = fma_peak.peak_gflops(isa, "int8")
+        print(f"  {isa:<8}{f'{peak:.1f} GOP/s int8 (vpdpbusd)' if peak else 'int8: n/a (this CPU lacks VNNI)'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The `mbv2-engine` command: export, classify, info, bench, demo."""
+"""The `mbv2-engine` command: export, quantize, classify, info, bench, demo."""
 from __future__ import annotations
 
 import argparse
@@ -72,6 +72,24 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from . import format as wformat
+    from . import quantize
+
+    wformat.check_destination(args.output)  # before the calibration, which takes seconds to minutes
+    calibration = (quantize.load_calibration_npy(args.calibration_npy) if args.calibration_npy
+                   else args.calibration)
+    quantized = quantize.quantize_model(args.model, calibration, samples=args.samples, method=args.method,
+                                        progress=not args.quiet)
+    path = quantize.save_quantized(args.output, quantized.arrays, quantized.meta)
+    q = quantized.meta["quantization"]
+    print(f"quantized {args.model}: int8 weights (per channel) for the blocks and the head, "
+          f"{len(q['tensors'])} uint8 activation tensors calibrated by {q['calibration']['method']} "
+          f"on {q['calibration']['samples']} samples")
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_classify(args) -> int:
     """Exit 0 when every image was classified, 1 when some failed, 2 for a usage error, 130 on Ctrl-C."""
     from . import collection
@@ -127,10 +145,11 @@ def cmd_bench(args) -> int:
     t = time_interleaved({"engine": lambda: engine.run(x)}, args.repeat)["engine"]
     gflop = 2 * args.batch * plan.macs / 1e9
     # The share is of one thread's FMA peak times the thread count (measured once per process).
-    peak = peak_gflops(plan.isa)
-    of_peak = (f" ({100 * gflop / t / (peak * plan.threads):.0f}% of {plan.threads} x {peak:.1f} GFLOP/s "
-               f"{plan.isa} FMA peak)" if peak else "")
-    print(f"{args.model}: {h}x{w}, batch {args.batch}, {plan.threads} thread(s), ISA {plan.isa}: "
+    peak = peak_gflops(plan.isa, plan.precision)
+    what = f"GOP/s {plan.isa} int8 (vpdpbusd)" if plan.precision == "int8" else f"GFLOP/s {plan.isa} FMA"
+    of_peak = f" ({100 * gflop / t / (peak * plan.threads):.0f}% of {plan.threads} x {peak:.1f} {what} peak)" \
+        if peak else ""
+    print(f"{args.model}: {h}x{w}, batch {args.batch}, {plan.threads} thread(s), {plan.precision} on ISA {plan.isa}: "
           f"median {t * 1e3:.2f} ms of {args.repeat}, {args.batch / t:.1f} images/s, {gflop / t:.1f} GFLOP/s"
           f"{of_peak}")
     if args.profile:
@@ -138,7 +157,7 @@ def cmd_bench(args) -> int:
               f"(one image, one thread, best of {args.repeat})")
         for row in engine.profile(h, w, repeats=args.repeat):
             print(f"{row['name']:<24}{row['ms']:>8.3f}{row['macs'] / 1e6:>9.2f}{row['gflops']:>9.1f}"
-                  f"{share(row['gflops'], plan.isa):>6}")
+                  f"{share(row['gflops'], plan.isa, plan.precision):>6}")
     return 0
 
 
@@ -151,6 +170,11 @@ def cmd_demo(args) -> int:
 def collection_default_batch() -> int:
     from .collection import DEFAULT_BATCH
     return DEFAULT_BATCH
+
+
+def quantize_default(name: str):
+    from . import quantize
+    return getattr(quantize, name)
 
 
 def cmake_dir() -> Path:
@@ -202,6 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "mean and std for NCHW ONNX graphs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("quantize", help="write an int8 weight file (format version 3) from a float one, "
+                                        "calibrated on sample inputs (docs/quantization.md)")
+    p.add_argument("model", metavar="M.npz", help="a float weight file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    cal = p.add_mutually_exclusive_group(required=True)
+    cal.add_argument("--calibration", nargs="+", metavar="PATH",
+                     help="calibration images: files, or folders searched recursively; preprocessed as the "
+                          "model's metadata says")
+    cal.add_argument("--calibration-npy", metavar="X.npy",
+                     help="calibration inputs, already normalised: float32 (N, 3, H, W) or (N, H, W, 3)")
+    p.add_argument("--samples", type=positive_int, metavar="N",
+                   help=f"use at most N calibration inputs, in order (default: {quantize_default('DEFAULT_SAMPLES')})")
+    p.add_argument("--method", default=quantize_default("DEFAULT_METHOD"),
+                   help="calibration: minmax, percentile-P (e.g. percentile-99.99) or mse (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("classify", help="print or write the top-k classes of images: files, folders, or a list "
                                         "of paths on standard input")

@@ -1,5 +1,8 @@
 """The single-thread FMA peak of each x86 ISA, measured: what the kernels' GFLOP/s are shares of.
 
+For an int8 network the reference is the int8 multiply-add instruction's peak
+instead (vpdpbusd: `peak_gflops(isa, "int8")`), in GOP/s.
+
 The kernel is in the core (csrc/core/fma_peak.cc): 12 independent FMA chains on
 one thread, for ymm (AVX2+FMA) and zmm (AVX-512F). Each ISA's figure, the best
 of 20 runs of 6M FMAs (about 25 ms in all), is measured once per process and
@@ -10,19 +13,22 @@ from __future__ import annotations
 
 from . import _core
 
-_cache: dict[str, float | None] = {}
+_cache: dict[tuple[str, str], float | None] = {}
 
 
-def peak_gflops(isa: str) -> float | None:
-    """One thread's FMA peak for `isa` ("avx2" or "avx512") in GFLOP/s; None for any other ISA
-    (the scalar reference, NEON) or a CPU without it."""
-    if isa not in _cache:
-        value = _core.fma_peak_gflops(isa)
-        _cache[isa] = value if value > 0 else None
-    return _cache[isa]
+def peak_gflops(isa: str, precision: str = "float32") -> float | None:
+    """One thread's peak for `isa` in GFLOP/s: the FMA peak ("avx2" or "avx512") for float32, the
+    vpdpbusd peak in GOP/s ("avx512" or "avxvnni") for int8; None for any other ISA (the scalar
+    reference, NEON, AVX2 without VNNI) or a CPU without it."""
+    key = (isa, precision)
+    if key not in _cache:
+        measure = _core.int8_peak_gops if precision == "int8" else _core.fma_peak_gflops
+        value = measure(isa)
+        _cache[key] = value if value > 0 else None
+    return _cache[key]
 
 
-def share(gflops: float, isa: str) -> str:
+def share(gflops: float, isa: str, precision: str = "float32") -> str:
     """`gflops` as a percentage of the ISA's peak, or '-' when there is none."""
-    peak = peak_gflops(isa)
+    peak = peak_gflops(isa, precision)
     return f"{100 * gflops / peak:.0f}%" if peak else "-"

@@ -50,21 +50,31 @@ __attribute__((target("avx512f"))) static double run_avx512(long iters, float* s
 #undef FMA
 }
 
-// GFLOP/s (2 flops per lane per FMA) of the best of `trials` runs of `iters`
-// iterations, after one warm-up run; -1 when the CPU lacks the ISA.
-double fma_peak_gflops(const std::string& isa, long iters, int trials) {
-  __builtin_cpu_init();
-  double (*fn)(long, float*);
-  int lanes;
-  if (isa == "avx2") {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return -1;
-    fn = run_avx2, lanes = 8;
-  } else if (isa == "avx512") {
-    if (!__builtin_cpu_supports("avx512f")) return -1;
-    fn = run_avx512, lanes = 16;
-  } else {
-    return -1;
-  }
+// The int8 kernels' instruction, vpdpbusd (4 uint8 x int8 products per
+// 32-bit lane added to it), in the same 12 chains.
+__attribute__((target("avx512f,avx512vnni"))) static double run_avx512_vnni(long iters, float* sink) {
+  typedef __m512i V;
+#define SET1(v) _mm512_set1_epi32(static_cast<int>((v) * 1000))
+#define FMA _mm512_dpbusd_epi32
+  FMA_CHAINS_BODY
+#undef SET1
+#undef FMA
+}
+
+__attribute__((target("avx2,avxvnni"))) static double run_avx_vnni(long iters, float* sink) {
+  typedef __m256i V;
+#define SET1(v) _mm256_set1_epi32(static_cast<int>((v) * 1000))
+#define FMA _mm256_dpbusd_avx_epi32
+  FMA_CHAINS_BODY
+#undef SET1
+#undef FMA
+}
+
+namespace {
+
+// Billions of (2 x lanes x ops_per_lane) per second over the best of `trials`
+// runs of `iters` iterations, after one warm-up run.
+double best_rate(double (*fn)(long, float*), double ops_per_instruction, long iters, int trials) {
   float sink;
   fn(iters, &sink);  // warm-up: wakes the vector unit and settles the clock
   double best = 1e30;
@@ -72,7 +82,38 @@ double fma_peak_gflops(const std::string& isa, long iters, int trials) {
     const double s = fn(iters, &sink);
     if (s < best) best = s;
   }
-  return 12.0 * lanes * 2 * iters / best / 1e9;
+  return 12.0 * ops_per_instruction * iters / best / 1e9;
+}
+
+}  // namespace
+
+// GFLOP/s (2 flops per lane per FMA); -1 when the CPU lacks the ISA.
+double fma_peak_gflops(const std::string& isa, long iters, int trials) {
+  __builtin_cpu_init();
+  if (isa == "avx2") {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return -1;
+    return best_rate(run_avx2, 2 * 8, iters, trials);
+  }
+  if (isa == "avx512") {
+    if (!__builtin_cpu_supports("avx512f")) return -1;
+    return best_rate(run_avx512, 2 * 16, iters, trials);
+  }
+  return -1;
+}
+
+// GOP/s of int8 multiply-adds (2 ops each, 4 per 32-bit lane per vpdpbusd);
+// -1 when the CPU lacks the instruction.
+double int8_peak_gops(const std::string& isa, long iters, int trials) {
+  __builtin_cpu_init();
+  if (isa == "avx512") {
+    if (!__builtin_cpu_supports("avx512vnni")) return -1;
+    return best_rate(run_avx512_vnni, 2 * 4 * 16, iters, trials);
+  }
+  if (isa == "avxvnni") {
+    if (!__builtin_cpu_supports("avxvnni")) return -1;
+    return best_rate(run_avx_vnni, 2 * 4 * 8, iters, trials);
+  }
+  return -1;
 }
 
 }  // namespace mbv2
@@ -81,6 +122,7 @@ double fma_peak_gflops(const std::string& isa, long iters, int trials) {
 
 namespace mbv2 {
 double fma_peak_gflops(const std::string&, long, int) { return -1; }
+double int8_peak_gops(const std::string&, long, int) { return -1; }
 }  // namespace mbv2
 
 #endif

@@ -13,4 +13,9 @@ namespace mbv2 {
 // another ISA or a CPU without it.
 double fma_peak_gflops(const std::string& isa, long iters, int trials);
 
+// The int8 kernels' peak: GOP/s (2 ops per uint8 x int8 multiply-add) of the
+// same chains of vpdpbusd, for "avx512" (zmm, AVX-512 VNNI) or "avxvnni"
+// (ymm, AVX-VNNI); -1 for another ISA or a CPU without it.
+double int8_peak_gops(const std::string& isa, long iters, int trials);
+
 }  // namespace mbv2

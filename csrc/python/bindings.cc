@@ -37,6 +37,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_classes", [](const Model& model) { return model.spec().num_classes; });
 
   m.def("available_isas", &available_isas, "ISAs this CPU runs, reference first.");
+  m.def("int8_peak_gops", &int8_peak_gops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
+        py::call_guard<py::gil_scoped_release>(),
+        "One thread's vpdpbusd peak in GOP/s for int8 'avx512' or 'avxvnni'; -1 for another ISA or a CPU without it.");
   m.def("available_int8_isas", &available_int8_isas, "ISAs this CPU runs int8 networks on, reference first.");
   m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
