@@ -144,10 +144,14 @@ def _params(meta: dict) -> list[tuple[float, int]]:
     return [(float(s), int(z)) for s, z in meta["quantization"]["tensors"]]
 
 
-def forward_int8(arrays: dict, meta: dict, x_nhwc: np.ndarray, trace: bool = False):
+def forward_int8(arrays: dict, meta: dict, x_nhwc: np.ndarray, trace: bool = False, stem=None):
     """Logits float32 (N, K) of a quantized weight file's arrays and metadata (format version 3) for a
     normalised float32 (N, H, W, 3) batch. With trace=True returns (logits, trace): trace maps each name
-    of `tensor_names` to its uint8 (N, H, W, C) codes, in network order, and "pooled" to the float32 pool."""
+    of `tensor_names` to its uint8 (N, H, W, C) codes, in network order, and "pooled" to the float32 pool.
+    `stem`, when given, is the float32 stem output (N, Ho, Wo, C0, ReLU6 applied) to quantize instead of
+    this function's own: the engine's stem kernel sums in another order, so a value near a rounding
+    boundary may round the other way, and a random network amplifies one level into many by block 16;
+    with the engine's own stem the rest must agree bit for bit."""
     arch = build_arch(meta["width_mult"], meta["num_classes"])
     params = iter(_params(meta))
     rules = layer_rules(arch, meta["padding"])
@@ -157,7 +161,8 @@ def forward_int8(arrays: dict, meta: dict, x_nhwc: np.ndarray, trace: bool = Fal
 
     # Stem: float (float64 here, cast to float32), then quantized with (s0, 0).
     q_stem = next(params)
-    stem = reference.stem(arrays, x.astype(np.float64), rules[0]).astype(np.float32)
+    if stem is None:
+        stem = reference.stem(arrays, x.astype(np.float64), rules[0]).astype(np.float32)
     a = out["stem"] = quantize_stem(stem, q_stem[0])
     qa = q_stem
 

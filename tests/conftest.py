@@ -14,6 +14,15 @@ def small_model_path(tmp_path_factory):
     return export_random(tmp_path_factory.mktemp("small") / "small.npz", seed=1, progress=False, **SMALL)
 
 
+@pytest.fixture(scope="session")
+def int8_model_path(small_model_path, tmp_path_factory):
+    """The small model quantized (format version 3), calibrated on 16 random inputs."""
+    from mbv2_engine.quantize import quantize
+
+    x = np.random.default_rng(11).standard_normal((16, 3, *SMALL["size"]), dtype=np.float32)
+    return quantize(small_model_path, tmp_path_factory.mktemp("int8") / "small-int8.npz", x, samples=16)
+
+
 HEAD_HIDDEN = [{"units": 32, "activation": "relu"}, {"units": 12, "activation": "relu6"}]
 HEAD_PADDING = ["same", [0, 1, 0, 1], [0, 1, 0, 1], [1, 1, 0, 1], [0, 1, 1, 1]]
 

@@ -31,9 +31,9 @@ def test_version_is_the_packages(lib):
     assert lib.mbv2_version().decode() == mbv2_engine.__version__
 
 
-@pytest.mark.parametrize("model", ["small_model_path", "head_model_path"])
+@pytest.mark.parametrize("model", ["small_model_path", "head_model_path", "int8_model_path"])
 def test_logits_equal_the_python_engines(lib, model, request):
-    """Version 1, and version 2 with hidden layers and fixed pads."""
+    """Version 1, version 2 with hidden layers and fixed pads, and version 3's int8 network."""
     path = request.getfixturevalue(model)
     python = Engine.load(path, threads=1, isa="ref")
     engine = ctypes.c_void_p()
@@ -48,5 +48,8 @@ def test_logits_equal_the_python_engines(lib, model, request):
                                      out.ctypes.data_as(ctypes.c_void_p), ctypes.c_size_t(out.size))
         assert status == 0, lib.mbv2_last_error_message()
         np.testing.assert_array_equal(out, python.run(x))
+        precision = ctypes.c_char_p()
+        assert lib.mbv2_engine_get_precision(engine, ctypes.byref(precision)) == 0
+        assert precision.value.decode() == python.precision
     finally:
         lib.mbv2_engine_destroy(engine)

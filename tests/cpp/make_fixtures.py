@@ -376,15 +376,15 @@ def int8_member(name: str) -> bool:
     return name.endswith(".weight") and (name.startswith("blocks.") or name == "head.weight")
 
 
-def base_v3() -> tuple[dict, dict[str, np.ndarray]]:
-    meta = meta_v2(BASE_WIDTH, BASE_CLASSES)
+def base_v3(width: float = BASE_WIDTH, classes: int = BASE_CLASSES, hidden=V2_HIDDEN) -> tuple[dict, dict]:
+    meta = meta_v2(width, classes, hidden=hidden)
     meta.update(version=3, quantization={
         "weights": "int8-symmetric-per-channel", "activations": "uint8-asymmetric-per-tensor",
         "layers": {"stem": "float32", "blocks": "int8", "head": "int8", "classifier": "float32"},
-        "calibration": {"method": "minmax", "samples": 8}, "tensors": quant_tensors(BASE_WIDTH)})
+        "calibration": {"method": "minmax", "samples": 8}, "tensors": quant_tensors(width)})
     rng = np.random.default_rng(4)
     arrays = {}
-    for name, a in random_arrays(BASE_WIDTH, BASE_CLASSES, seed=4, hidden=[h["units"] for h in meta["hidden"]]).items():
+    for name, a in random_arrays(width, classes, seed=4, hidden=[h["units"] for h in meta["hidden"]]).items():
         if int8_member(name):
             arrays[name] = rng.integers(-127, 128, a.shape, dtype=np.int8)
             arrays[name[:-len("weight")] + "weight_scale"] = rng.uniform(0.001, 0.02, a.shape[0]).astype(np.float32)
@@ -411,8 +411,10 @@ def v3_variants() -> dict[str, tuple[dict, str]]:
 
     out_index = 3  # block 0 (t = 1): depthwise at 1, output at 2; block 1's expand at 3, output at 5
     weight = "blocks.1.expand.weight"
+    runnable_meta, runnable = base_v3(0.35, 17, hidden=[])  # a network the core runs (test_capi.cc)
     return {
         "v3_base": ({"__meta__": meta_array(meta), **arrays}, OK),
+        "v3_int8_0.35": ({"__meta__": meta_array(runnable_meta), **runnable}, OK),
         "v3_float": ({"__meta__": meta_array({**meta, "quantization": None}), **base_v2()[1]}, OK),
         "v3_missing_quantization": ({"__meta__": meta_array(without(meta, "quantization")), **arrays}, FORMAT),
         "v2_with_quantization": ({"__meta__": meta_array({**meta, "version": 2}), **arrays}, FORMAT),

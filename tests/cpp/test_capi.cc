@@ -2,6 +2,7 @@
 // libmbv2 the way a host links it: the happy path, then every error status.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -173,6 +174,23 @@ TEST(CApi, NullOptionsMeanDefaults) {
   EXPECT_GT(std::strlen(isa), 0u);
   mbv2_engine_destroy(engine);
   mbv2_engine_destroy(nullptr);
+}
+
+TEST(CApi, RunsAnInt8FileUnchanged) {
+  mbv2_engine* engine = create(fixture("v3_int8_0.35.npz").string());
+  const char* precision = nullptr;
+  ASSERT_EQ(mbv2_engine_get_precision(engine, &precision), MBV2_STATUS_OK);
+  EXPECT_STREQ(precision, "int8");
+  const auto x = random_images(2, kSide, kSide, 9);
+  const auto logits = run(engine, x, 2);
+  EXPECT_TRUE(std::all_of(logits.begin(), logits.end(), [](float v) { return std::isfinite(v); }));
+  EXPECT_EQ(run(engine, to_nhwc(x, 2), 2, MBV2_LAYOUT_NHWC), logits);
+  mbv2_engine* float_engine = create(model());
+  ASSERT_EQ(mbv2_engine_get_precision(float_engine, &precision), MBV2_STATUS_OK);
+  EXPECT_STREQ(precision, "float32");
+  expect_failure(mbv2_engine_get_precision(engine, nullptr), MBV2_STATUS_INVALID_ARGUMENT, "precision is NULL");
+  mbv2_engine_destroy(float_engine);
+  mbv2_engine_destroy(engine);
 }
 
 // ---- every error status ---------------------------------------------------------

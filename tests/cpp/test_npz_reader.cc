@@ -123,6 +123,7 @@ void expect_matches_manifest(const WeightFile& file, const json& expected) {
     meta["hidden"] = json::array();
     meta["activation"] = "none";
   }
+  if (meta["version"] < 3) meta["quantization"] = nullptr;  // and as version 3 would
   EXPECT_EQ(file.meta.width_mult, meta["width_mult"].get<double>());
   EXPECT_EQ(file.meta.num_classes, meta["num_classes"].get<int>());
   EXPECT_EQ(json::parse(file.meta.json), meta);
@@ -397,6 +398,28 @@ const CorruptCase kCorruptCases[] = {
     {"v2_output_relu", "'activation' must be one of ['none', 'softmax', 'sigmoid'], got 'relu'"},
     {"v2_hidden_wrong_shape", "member 'hidden.1.weight' has shape (16, 25), expected (16, 24)"},
     {"v2_hidden_member_missing", "missing ['hidden.0.bias']"},
+    {"v3_missing_quantization", "metadata: missing ['quantization'] keys (format version 3 has exactly"},
+    {"v2_with_quantization", "metadata: unknown ['quantization'] keys (format version 2 has exactly"},
+    {"v3_scale_zero", "'quantization.tensors[0]' must be [scale, zero_point] with scale in [1e-09, 1000000000.0] "
+                      "and zero_point 0 (a ReLU6 output), got [0.0, 0]"},
+    {"v3_scale_negative", "'quantization.tensors[4]' must be [scale, zero_point]"},
+    {"v3_scale_huge", "'quantization.tensors[5]' must be [scale, zero_point]"},
+    {"v3_zero_point_300", "zero_point an integer in [0, 255], got [0.05, 300]"},
+    {"v3_zero_point_after_relu6", "'quantization.tensors[3]' must be [scale, zero_point] with scale in"},
+    {"v3_zero_point_float", "got [0.05, 120.5]"},
+    {"v3_tensors_short", "'quantization.tensors' must list 52 [scale, zero_point] pairs, one per activation "
+                         "tensor, got 51 entries"},
+    {"v3_layers_stem_int8", "'quantization' must have 'weights': 'int8-symmetric-per-channel'"},
+    {"v3_weights_asymmetric", "got 'int8-asymmetric'"},
+    {"v3_unknown_key", "metadata 'quantization': unknown ['bits'] keys"},
+    {"v3_calibration_samples_zero", "'quantization.calibration' needs a string 'method' and an integer 'samples'"},
+    {"v3_weight_float", "member 'blocks.1.expand.weight' has dtype <f4, expected int8 (|i1)"},
+    {"v3_weight_uint8", "member 'blocks.1.expand.weight' has dtype |u1, expected int8 (|i1)"},
+    {"v3_weight_minus_128", "values of -128; int8 weights are symmetric, in [-127, 127]"},
+    {"v3_weight_scale_zero", "member 'blocks.1.expand.weight_scale' has 48 scales outside [1e-09, 1000000000.0]"},
+    {"v3_weight_scale_nan", "member 'head.weight_scale' has 1280 NaN or infinite values"},
+    {"v3_weight_scale_missing", "missing ['head.weight_scale']"},
+    {"v3_stem_int8", "member 'stem.weight' has dtype |i1, expected little-endian float32 (<f4)"},
 };
 
 class RejectsCorruptFile : public testing::TestWithParam<CorruptCase> {};
