@@ -28,12 +28,12 @@ def main(out: Path) -> int:
     fixtures = out / "fixtures"
     fixtures.mkdir(exist_ok=True)
     make_fixtures.write_corrupt(fixtures)
-    small = [fixtures / n for n in ("base.npz", "base_compressed.npz", "v2_base.npz")]
+    small = [fixtures / n for n in ("base.npz", "base_compressed.npz", "v2_base.npz", "v3_base.npz")]
     model = random_model(0, 0.35, 2, (32, 32), calib_batches=1, progress=False)
     valid = write_model(model, out / "valid.npz", {"kind": "fuzz seed"}, size=(32, 32))
     for path in small:
         (out / "reader" / path.name).write_bytes(path.read_bytes())
-    for path in small + [Path(valid)]:
+    for path in small + [Path(valid), fixtures / "v3_int8_0.35.npz"]:
         (out / "capi" / path.name).write_bytes(path.read_bytes())
     seeds = {0: Path(valid).read_bytes()}
     with warnings.catch_warnings():
