@@ -1,0 +1,117 @@
+// NEON (ARMv8.0) int8 GEMM: 4 pixels x 16 output channels per register tile,
+// k one at a time (kr = 1: the panel holds k rows of 16 int8 weights). Both
+// operands widen to int16 (uint8 0..255 and int8 fit) and multiply-accumulate
+// by lane into int32 (SMLAL): exact, nothing saturates. 16 accumulators + 4 rows
+// of A + 2 weight vectors: 22 of the 32 vector registers. Requantization fused.
+#include "ukernels/neon-qu8.h"
+
+namespace {
+
+using mbv2::neon_qu8::Acc16;
+
+struct Tile4x16 {
+  Acc16 acc[4];
+
+  // Row r += x_r[L] * the 16 weights of one k (widened: wlo, whi); x_r holds 4
+  // widened activations of row r.
+  template <int L>
+  void mlal_lane(int16x8_t wlo, int16x8_t whi, int16x4_t x0, int16x4_t x1, int16x4_t x2, int16x4_t x3) {
+    const int16x4_t x[4] = {x0, x1, x2, x3};
+    for (int r = 0; r < 4; r++) {
+      acc[r].v[0] = vmlal_lane_s16(acc[r].v[0], vget_low_s16(wlo), x[r], L);
+      acc[r].v[1] = vmlal_lane_s16(acc[r].v[1], vget_high_s16(wlo), x[r], L);
+      acc[r].v[2] = vmlal_lane_s16(acc[r].v[2], vget_low_s16(whi), x[r], L);
+      acc[r].v[3] = vmlal_lane_s16(acc[r].v[3], vget_high_s16(whi), x[r], L);
+    }
+  }
+
+  // One k of the tail: the 16 weights (widened) against one byte of each row.
+  void k_step_dup(int16x8_t wlo, int16x8_t whi, uint8_t a0, uint8_t a1, uint8_t a2, uint8_t a3) {
+    const int16x4_t x[4] = {vdup_n_s16(a0), vdup_n_s16(a1), vdup_n_s16(a2), vdup_n_s16(a3)};
+    for (int r = 0; r < 4; r++) {
+      acc[r].v[0] = vmlal_s16(acc[r].v[0], vget_low_s16(wlo), x[r]);
+      acc[r].v[1] = vmlal_s16(acc[r].v[1], vget_high_s16(wlo), x[r]);
+      acc[r].v[2] = vmlal_s16(acc[r].v[2], vget_low_s16(whi), x[r]);
+      acc[r].v[3] = vmlal_s16(acc[r].v[3], vget_high_s16(whi), x[r]);
+    }
+  }
+
+  // f(r, row r's accumulators) for the first `rows` (1..) rows only: rows past
+  // the caller's m were computed from a repeated pointer and are dropped here.
+  template <class F>
+  void for_rows(size_t rows, F f) const {
+    f(0, acc[0]);
+    if (rows > 1) f(1, acc[1]);
+    if (rows > 2) f(2, acc[2]);
+    if (rows > 3) f(3, acc[3]);
+  }
+
+  // One k: the 16 weights at w against lane L of each row's activations.
+  template <int L>
+  void k_step(const int8_t* w, int16x4_t x0, int16x4_t x1, int16x4_t x2, int16x4_t x3) {
+    const int8x16_t vw = vld1q_s8(w);
+    mlal_lane<L>(vmovl_s8(vget_low_s8(vw)), vmovl_s8(vget_high_s8(vw)), x0, x1, x2, x3);
+  }
+};
+
+inline int16x8_t widen(uint8x8_t v) { return vreinterpretq_s16_u16(vmovl_u8(v)); }
+
+}  // namespace
+
+void mbv2_qu8_gemm_ukernel_4x16__neon(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                      const void* w, size_t panel_stride, const mbv2_qu8_requant* rq, uint8_t* c,
+                                      size_t c_stride) {
+  constexpr size_t nr = 16;
+  using namespace mbv2::neon_qu8;
+  const Requant16 requant(*rq);
+  const char* panel = static_cast<const char*>(w);
+  for (size_t n0 = 0; n0 < nc; n0 += nr, panel += panel_stride) {
+    const size_t nn = nc - n0 < nr ? nc - n0 : nr;
+    const Acc16 vbias = vld_acc16(panel_bias(panel));
+    const float* scale = panel_scale(panel, nr);
+    const int8_t* wq = panel_weights(panel, nr);
+    for (size_t i = 0; i < m; i += 4) {
+      // Rows past m repeat the last row, so the tile never branches on m.
+      const uint8_t* a0 = a + i * a_stride;
+      const uint8_t* a1 = i + 1 < m ? a0 + a_stride : a0;
+      const uint8_t* a2 = i + 2 < m ? a1 + a_stride : a1;
+      const uint8_t* a3 = i + 3 < m ? a2 + a_stride : a2;
+      Tile4x16 tile{{vbias, vbias, vbias, vbias}};
+      const int8_t* wk = wq;
+      size_t k = kc;
+      // Eight k at a time: one 8-byte load per row feeds eight by-lane steps.
+      for (; k >= 8; k -= 8, a0 += 8, a1 += 8, a2 += 8, a3 += 8, wk += 8 * nr) {
+        const int16x8_t x0 = widen(vld1_u8(a0)), x1 = widen(vld1_u8(a1));
+        const int16x8_t x2 = widen(vld1_u8(a2)), x3 = widen(vld1_u8(a3));
+        const int16x4_t x0l = vget_low_s16(x0), x1l = vget_low_s16(x1), x2l = vget_low_s16(x2),
+                        x3l = vget_low_s16(x3);
+        const int16x4_t x0h = vget_high_s16(x0), x1h = vget_high_s16(x1), x2h = vget_high_s16(x2),
+                        x3h = vget_high_s16(x3);
+        tile.k_step<0>(wk + 0 * nr, x0l, x1l, x2l, x3l);
+        tile.k_step<1>(wk + 1 * nr, x0l, x1l, x2l, x3l);
+        tile.k_step<2>(wk + 2 * nr, x0l, x1l, x2l, x3l);
+        tile.k_step<3>(wk + 3 * nr, x0l, x1l, x2l, x3l);
+        tile.k_step<0>(wk + 4 * nr, x0h, x1h, x2h, x3h);
+        tile.k_step<1>(wk + 5 * nr, x0h, x1h, x2h, x3h);
+        tile.k_step<2>(wk + 6 * nr, x0h, x1h, x2h, x3h);
+        tile.k_step<3>(wk + 7 * nr, x0h, x1h, x2h, x3h);
+      }
+      // 1..7 k left, one at a time: each row's byte broadcast (only bytes below
+      // kc are read, and only the panel's k rows).
+      for (; k != 0; k--, wk += nr) {
+        const int8x16_t vw = vld1q_s8(wk);
+        tile.k_step_dup(vmovl_s8(vget_low_s8(vw)), vmovl_s8(vget_high_s8(vw)), *a0++, *a1++, *a2++, *a3++);
+      }
+      const auto store = [&](size_t r, const Acc16& acc) {
+        uint8_t* cr = c + (i + r) * c_stride + n0;
+        const uint8x16_t vout = requant(acc, scale, requant.residual(i + r, n0), nn);
+        if (nn == nr) {
+          vst1q_u8(cr, vout);
+        } else {
+          vst1q_u8_upto(cr, vout, nn);
+        }
+      };
+      tile.for_rows(m - i, store);
+    }
+  }
+}
