@@ -3,6 +3,7 @@
     python bench/compare.py                    # every case, 30 repetitions
     python bench/compare.py --quick            # 5 repetitions: proves it works, measures little
     python bench/compare.py --cases w1.0-224-b1-t1 w1.0-224-b8-t2 --memory
+    python bench/compare.py --quick --cases int8-w0.35-224-b1-t1 int8-w1.0-224-b1-t1
 
 For each case every provider is built from the same weights, checked against
 PyTorch eager, then timed interleaved: each repetition times every provider
@@ -12,6 +13,13 @@ alike and no provider always follows the same one. Prints a table per case
 per-repetition ratio and the share of repetitions won against it, with
 --memory the peak memory growth of load plus inference) and saves everything
 as JSON under bench/results/. Exits 1 if a provider gave wrong numbers.
+
+The int8 cases (`int8-...`) run the engine's int8 and the peers' own int8, each
+quantized from the same float weights with the same calibration inputs
+(bench/int8_peers.py), beside the engine's float32 and OpenVINO's default
+precision; their tables add each provider's max |logit error| against PyTorch
+eager float32 and its top-1 agreement on the timed inputs, and say whether the
+engine's int8 error is within ONNX Runtime's.
 """
 from __future__ import annotations
 
@@ -29,15 +37,22 @@ import numpy as np
 from tqdm import tqdm
 
 import peak_memory
-from providers import CASES, PROVIDERS, Runner, Unavailable, Workload, cpu_model, make_workload, ready
+from providers import CASES, PROVIDERS, Case, Runner, Unavailable, Workload, cpu_model, make_workload, ready
+
+ENGINE_INT8, ORT_INT8 = "mbv2-engine-int8", "onnxruntime-int8"
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def case_providers(names: list[str], case: Case) -> list[str]:
+    """The providers of `names` that run in this case's precision (float32 or int8), in order."""
+    return [name for name in names if PROVIDERS[name].runs_in(case)]
 
 
 def build(names: list[str], w: Workload) -> tuple[dict[str, Runner], dict[str, str], dict[str, str]]:
     """Checked runners by provider name; the skipped ones and those with wrong numbers, with why."""
     runners, skipped, wrong = {}, {}, {}
-    for name in tqdm(names, desc=f"{w.case.name}: build and check", leave=False):
+    for name in tqdm(case_providers(names, w.case), desc=f"{w.case.name}: build and check", leave=False):
         try:
             runners[name] = ready(PROVIDERS[name], w)
         except Unavailable as e:
@@ -121,6 +136,8 @@ def summarize(w: Workload, runners: dict[str, Runner], samples: dict[str, list[f
     for name, m in medians.items():
         row = {"isa": runners[name].isa, "median_ms": 1e3 * m, "images_per_s": w.case.batch / m,
                "gflops": w.gflops(m), "vs_best_peer": None, "paired_vs_best_peer": None, "won_vs_best_peer": None,
+               # the checked output against PyTorch eager float32 (max |error|, top-1 agreement)
+               "vs_torch_f32": getattr(runners[name], "accuracy", None),
                "samples_ms": [1e3 * s for s in samples[name]]}
         if best:
             paired = np.asarray(samples[name]) / np.asarray(samples[best])
@@ -142,21 +159,47 @@ def memory(names: list[str], w: Workload) -> dict[str, float | None]:
     return out
 
 
+def _err(value: float) -> str:
+    """A logit error: 4 decimals for int8's (0.3303), scientific for float32's (1.1e-05)."""
+    return f"{value:.4f}" if value >= 1e-3 else f"{value:.1e}"
+
+
+def int8_verdict(rows: dict) -> str | None:
+    """Issue 14, item 4: is the engine's int8 max |logit error| vs float32 within ONNX Runtime's int8's?"""
+    engine, ort = (rows.get(name, {}).get("vs_torch_f32") for name in (ENGINE_INT8, ORT_INT8))
+    if not engine or not ort:
+        return None
+    verdict = "within" if engine["max_abs_error"] <= ort["max_abs_error"] else "ABOVE"
+    return (f"int8 max |logit error| vs PyTorch float32: {ENGINE_INT8} {engine['max_abs_error']:.4f}, {ORT_INT8} "
+            f"{ort['max_abs_error']:.4f} ({verdict} ONNX Runtime's; mean |error| {engine['mean_abs_error']:.4f} "
+            f"and {ort['mean_abs_error']:.4f})")
+
+
 def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str], reps: int) -> str:
     c = w.case
+    int8 = c.precision == "int8"
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
-             f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions",
-             f"{'provider':<22}{'ISA':<10}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
-             f"{'paired':>8}{'won':>6}{'peak MB':>9}"]
+             f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions"
+             + (", best peer among the peers' int8" if int8 else ""),
+             f"{'provider':<22}{'ISA':<13}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
+             f"{'paired':>8}{'won':>6}{'peak MB':>9}" + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if int8 else "")]
     for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
         ratio = f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-"
         paired = f"{r['paired_vs_best_peer']:.2f}x" if r.get("paired_vs_best_peer") else "-"
         won = f"{r['won_vs_best_peer']:.0%}" if r.get("won_vs_best_peer") is not None else "-"
         mem = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "-"
-        lines.append(f"{name:<22}{r['isa']:<10}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
-                     f"{r['gflops']:>9.1f}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
+        line = (f"{name:<22}{r['isa']:<13}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
+                f"{r['gflops']:>9.1f}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
+        if int8:
+            acc = r.get("vs_torch_f32") or {}
+            line += (f"{_err(acc['max_abs_error']):>9}{_err(acc['mean_abs_error']):>9}{acc['top1_agreement']:>7.0%}"
+                     if "top1_agreement" in acc else f"{'-':>9}{'-':>9}{'-':>7}")
+        lines.append(line)
     lines += [f"{name:<22}skipped: {why}" for name, why in skipped.items()]
     lines += [f"{name:<22}WRONG NUMBERS, not timed: {why}" for name, why in wrong.items()]
+    verdict = int8_verdict(rows) if int8 else None
+    if verdict:
+        lines.append(verdict)
     return "\n".join(lines)
 
 
@@ -165,8 +208,14 @@ def run_case(case_name: str, names: list[str], root: Path, reps: int, warmup: fl
     runners, skipped, wrong = build(names, w)
     rows = summarize(w, runners, interleave(runners, reps, case_name, warmup))
     print(table(w, rows, skipped, wrong, reps), flush=True)
-    return {"case": case_name, **vars(w.case), "macs_per_image": w.macs_per_image, "reps": reps, "warmup_s": warmup,
-            "providers": rows, "skipped": skipped, "wrong": wrong}
+    result = {"case": case_name, **vars(w.case), "macs_per_image": w.macs_per_image, "reps": reps,
+              "warmup_s": warmup, "providers": rows, "skipped": skipped, "wrong": wrong}
+    if w.case.precision == "int8":
+        from int8_peers import CALIBRATION_SAMPLES, CALIBRATION_SEED, QDQ_SETTINGS
+        result["int8"] = {"calibration": {"samples": CALIBRATION_SAMPLES, "seed": CALIBRATION_SEED,
+                                          "distribution": "standard normal, preprocessed NCHW"},
+                          "onnxruntime_quantize_static": QDQ_SETTINGS, "verdict": int8_verdict(rows)}
+    return result
 
 
 def add_memory(result: dict, root: Path) -> None:
@@ -205,9 +254,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="5 repetitions instead of 30: a smoke run")
     p.add_argument("--reps", type=int, help="repetitions per provider (overrides --quick)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
-                   help=f"cases to run (default all): {', '.join(CASES)}")
+                   help=f"cases to run (default all, float32 then int8): {', '.join(CASES)}")
     p.add_argument("--providers", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS),
-                   metavar="NAME", help=f"providers to run (default all): {', '.join(PROVIDERS)}")
+                   metavar="NAME", help=f"providers to run (default all; each runs in the cases of its "
+                                        f"precision): {', '.join(PROVIDERS)}")
     p.add_argument("--warmup-ms", type=float, default=20.0,
                    help="untimed calls for at least this long (at least one) before each timed call (default 20)")
     p.add_argument("--memory", action="store_true",

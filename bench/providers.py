@@ -9,6 +9,12 @@ on it. `ready` is the one gate every benchmark goes through: build, run once,
 compare with PyTorch eager (same top-1, logits within the tolerance table), and
 only then hand the runner out for timing.
 
+A case's `precision` picks its providers: the float32 cases run the float
+engines; the int8 cases (issue 14) run the engine's int8 and the peers' own
+int8, each quantized from the same float weights on the same calibration inputs
+(`int8_peers.py`), with the engine's float32 and OpenVINO's default precision as
+context, all checked against PyTorch eager float32 with their own tolerance entry.
+
 Each runner holds its input already in the layout its engine takes (NCHW for
 torch, ONNX Runtime, OpenVINO and mbv2-engine, channels_last for that provider,
 NHWC for LiteRT), so timing covers the engine's own work, not a transpose a user of that
@@ -41,6 +47,9 @@ from mbv2_engine.export import random_model, write_model  # noqa: E402
 from mbv2_engine.torch_model import MobileNetV2  # noqa: E402
 from tests.tolerances import assert_close  # noqa: E402
 
+from int8_peers import (calibration_inputs, engine_int8_file, openvino_precision, qdq_file,  # noqa: E402,I001
+                        tflite_int8_file)
+
 SEED = 0
 NUM_CLASSES = 1000
 TOLERANCE = "peer_engine_vs_torch"
@@ -54,15 +63,20 @@ class Case:
     size: int = 224
     batch: int = 1
     threads: int = 1
+    precision: str = "float32"  # "int8": the int8 providers on the same float weights, quantized by each
 
     @property
     def name(self) -> str:
-        return f"w{self.width}-{self.size}-b{self.batch}-t{self.threads}"
+        prefix = "" if self.precision == "float32" else f"{self.precision}-"
+        return f"{prefix}w{self.width}-{self.size}-b{self.batch}-t{self.threads}"
 
 
 # issue 4, item 6: the whole network at 224 (1 and 2 threads, batch 8), at 160, and at widths 0.5 and 0.35.
+# issue 14, item 5: int8 at 224 on 1 and 2 threads, batch 8 on 2 threads, and width 0.35.
 CASES = {c.name: c for c in (Case(), Case(threads=2), Case(batch=8, threads=2), Case(size=160),
-                             Case(width=0.5), Case(width=0.35))}
+                             Case(width=0.5), Case(width=0.35),
+                             Case(precision="int8"), Case(threads=2, precision="int8"),
+                             Case(batch=8, threads=2, precision="int8"), Case(width=0.35, precision="int8"))}
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,11 @@ class Workload:
     @cached_property
     def expected(self) -> np.ndarray:
         return np.load(self.dir / "expected.npy")
+
+    @cached_property
+    def calibration(self) -> np.ndarray:
+        """int8 cases: the calibration inputs every quantizer gets (int8_peers.calibration_inputs)."""
+        return np.load(self.dir / "calibration.npy")
 
     @property
     def arch(self) -> Arch:
@@ -125,6 +144,8 @@ def make_workload(case: Case, root: Path) -> Workload:
         expected = model(torch.from_numpy(x)).numpy()
     np.save(w.dir / "inputs.npy", x)
     np.save(w.dir / "expected.npy", expected)
+    if case.precision == "int8":
+        np.save(w.dir / "calibration.npy", calibration_inputs(case.size))
     (w.dir / "case.json").write_text(json.dumps(asdict(case)))  # last: marks the files complete
     return w
 
@@ -138,6 +159,7 @@ class Unavailable(Exception):
 class Runner(NamedTuple):
     run: Callable[[], np.ndarray]
     isa: str  # the kernels' instruction set where the engine tells it, else what the provider is
+    accuracy: dict | None = None  # set by `checked`: `agreement` with PyTorch eager float32
 
 
 @dataclass(frozen=True)
@@ -147,9 +169,14 @@ class Provider:
     prepare: Callable[[Workload], Path]  # writes its model file (idempotent) and returns its path
     load: Callable[[Workload, Path], Runner]
     peer: bool = True  # False for mbv2-engine itself: "best peer" is the best of the others
+    precisions: tuple[str, ...] = ("float32",)  # the cases it runs in (Case.precision)
+    tolerance: str = TOLERANCE  # its entry of the tolerance table against PyTorch eager float32
 
     def missing(self) -> list[str]:
         return [m for m in self.needs if not _importable(m)]
+
+    def runs_in(self, case: Case) -> bool:
+        return case.precision in self.precisions
 
 
 def _importable(module: str) -> bool:
@@ -159,15 +186,17 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _engine(isa: str) -> Callable[[Workload, Path], Runner]:
+def _engine(isa: str, precision: str = "float32") -> Callable[[Workload, Path], Runner]:
     def load(w: Workload, path: Path) -> Runner:
         from mbv2_engine import DeviceError, Engine
         try:
             engine = Engine.load(path, threads=w.case.threads, isa=isa)
         except DeviceError as e:  # an ISA this CPU lacks
             raise Unavailable(str(e)) from None
+        plan = engine.plan_for(w.case.size, w.case.size)
+        assert plan.precision == precision, f"{path.name} runs {plan.precision}, expected {precision}"
         x = w.x
-        return Runner(lambda: engine.run(x), engine.plan_for(w.case.size, w.case.size).isa)
+        return Runner(lambda: engine.run(x), plan.isa)
     return load
 
 
@@ -240,6 +269,22 @@ def _load_openvino(w: Workload, path: Path) -> Runner:
     return Runner(lambda: request.infer({0: x})[0], "onednn")
 
 
+def _openvino_as_is(int8: bool) -> Callable[[Workload, Path], Runner]:
+    """OpenVINO with no precision hint: the QDQ model (int8 where its QDQ pairs are) or the float model.
+
+    On a CPU with AVX512-BF16 or AMX OpenVINO then runs bf16 wherever it does not run int8; the ISA
+    column shows what the compiled model resolved to (its INFERENCE_PRECISION_HINT property).
+    """
+    def load(w: Workload, path: Path) -> Runner:
+        import openvino as ov
+        config = {"INFERENCE_NUM_THREADS": w.case.threads, "PERFORMANCE_HINT": "LATENCY"}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        precision = openvino_precision(compiled)
+        request, x = compiled.create_infer_request(), w.x
+        return Runner(lambda: request.infer({0: x})[0], f"i8+{precision}" if int8 else f"onednn-{precision}")
+    return load
+
+
 def _tflite_file(w: Workload) -> Path:
     from tflite_writer import tflite_model
     path = w.dir / "model.tflite"
@@ -254,9 +299,16 @@ def _load_litert(w: Workload, path: Path) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=str(path), num_threads=w.case.threads)
     interp.allocate_tensors()
-    if not any(op["op_name"] == "DELEGATE" for op in interp._get_ops_details()):
+    delegates = [op for op in interp._get_ops_details() if op["op_name"] == "DELEGATE"]
+    if not delegates:
         raise Unavailable("LiteRT did not apply its default XNNPACK delegate")
     inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    if w.case.precision == "int8" and not (len(delegates) == 1 and list(delegates[0]["outputs"]) == [out]
+                                           and inp in delegates[0]["inputs"]):
+        # The node list keeps the delegated nodes beside the DELEGATE node: whole-graph delegation shows
+        # as one DELEGATE from the input to the output. An int8 op that XNNPACK left to LiteRT's builtin
+        # kernels would split it, and time those kernels, not XNNPACK's.
+        raise Unavailable(f"XNNPACK took only part of the int8 graph ({len(delegates)} delegate partitions)")
     x = np.ascontiguousarray(w.x.transpose(0, 2, 3, 1))
 
     def run() -> np.ndarray:
@@ -266,8 +318,13 @@ def _load_litert(w: Workload, path: Path) -> Runner:
     return Runner(run, "xnnpack")
 
 
+BOTH = ("float32", "int8")
+INT8 = ("int8",)
+INT8_TOLERANCE = "int8_vs_f32"
+
 PROVIDERS = {p.name: p for p in (
-    Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"), peer=False),
+    Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"), peer=False,
+             precisions=BOTH),
     Provider("mbv2-engine-ref", ("mbv2_engine._core",), attrgetter("npz"), _engine("ref"), peer=False),
     Provider("torch-eager", (), attrgetter("torch_state"), _torch_eager(channels_last=False)),
     Provider("torch-channels-last", (), attrgetter("torch_state"), _torch_eager(channels_last=True)),
@@ -275,34 +332,70 @@ PROVIDERS = {p.name: p for p in (
     Provider("onnxruntime", ("onnxruntime", "onnx", "onnxscript"), _onnx_file, _load_ort),
     Provider("openvino", ("openvino", "onnx", "onnxscript"), _onnx_file, _load_openvino),
     Provider("litert-xnnpack", ("ai_edge_litert", "flatbuffers"), _tflite_file, _load_litert),
+    # int8 cases (issue 14): the engine and the peers' own int8, each quantized from the same float
+    # weights on the same calibration inputs (int8_peers.py); OpenVINO's default precision on the
+    # float model as context, not an int8 peer ("best peer" is the best int8 peer).
+    Provider("mbv2-engine-int8", ("mbv2_engine._core",), engine_int8_file, _engine("auto", "int8"), peer=False,
+             precisions=INT8, tolerance=INT8_TOLERANCE),
+    Provider("onnxruntime-int8", ("onnxruntime", "onnx", "onnxscript"), lambda w: qdq_file(w, _onnx_file),
+             _load_ort, precisions=INT8, tolerance=INT8_TOLERANCE),
+    Provider("openvino-int8", ("openvino", "onnxruntime", "onnx", "onnxscript"), lambda w: qdq_file(w, _onnx_file),
+             _openvino_as_is(int8=True), precisions=INT8, tolerance=INT8_TOLERANCE),
+    Provider("litert-xnnpack-int8", ("ai_edge_litert", "flatbuffers"), tflite_int8_file, _load_litert,
+             precisions=INT8, tolerance=INT8_TOLERANCE),
+    Provider("openvino-default", ("openvino", "onnx", "onnxscript"), _onnx_file, _openvino_as_is(int8=False),
+             peer=False, precisions=INT8, tolerance="openvino_default_vs_f32"),
 )}
 
 
-def check(name: str, actual: np.ndarray, expected: np.ndarray, top1: bool = True) -> None:
-    """A provider's output against PyTorch eager's: values within tolerance and, for logits, the same top-1."""
+def check(name: str, actual: np.ndarray, expected: np.ndarray, top1: bool = True,
+          tolerance: str = TOLERANCE) -> None:
+    """A provider's output against PyTorch eager's: values within tolerance and, for logits, the same top-1.
+
+    The int8 providers are checked with top1=False: see the reason of the "int8_vs_f32" entry.
+    """
     actual = np.asarray(actual)
     assert actual.shape == expected.shape, f"{name}: output shape {actual.shape} != {expected.shape}"
     if top1:
         got, want = actual.argmax(axis=1), expected.argmax(axis=1)
         assert (got == want).all(), f"{name}: top-1 {got.tolist()} != PyTorch eager's {want.tolist()}"
     try:
-        assert_close(actual, expected, TOLERANCE)
+        assert_close(actual, expected, tolerance)
     except AssertionError as e:
         raise AssertionError(f"{name} vs PyTorch eager: {e}") from None
 
 
 def ready(provider: Provider, w: Workload) -> Runner:
     """Build the provider on the workload and check its output; raises `Unavailable` to skip."""
+    if not provider.runs_in(w.case):
+        raise Unavailable(f"runs in {'/'.join(provider.precisions)} cases, not {w.case.precision}")
     missing = provider.missing()
     if missing:
         raise Unavailable(f"not installed: {', '.join(missing)} (pip install 'mbv2-engine[bench]')")
-    return checked(provider.name, provider.load(w, provider.prepare(w)), w.expected)
+    exact = provider.tolerance == TOLERANCE  # a float32 peer: same top-1 too
+    return checked(provider.name, provider.load(w, provider.prepare(w)), w.expected, top1=exact,
+                   tolerance=provider.tolerance)
 
 
-def checked(name: str, runner: Runner, expected: np.ndarray, top1: bool = True) -> Runner:
-    """The runner, once its output matched PyTorch eager's: nothing is timed before this."""
-    check(name, runner.run(), expected, top1)
-    return runner
+def checked(name: str, runner: Runner, expected: np.ndarray, top1: bool = True,
+            tolerance: str = TOLERANCE) -> Runner:
+    """The runner, once its output matched PyTorch eager's: nothing is timed before this. It comes
+    back with `accuracy` set: how its output agreed with PyTorch eager's (max |error|, top-1)."""
+    out = runner.run()
+    check(name, out, expected, top1, tolerance)
+    return runner._replace(accuracy=agreement(out, expected))
+
+
+def agreement(actual: np.ndarray, expected: np.ndarray) -> dict:
+    """How an output tracks PyTorch eager float32's: max and mean |error|, the largest |expected|, and
+    for (N, K) logits the share of images with the same top-1."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    err = np.abs(a - e)
+    out = {"max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
+           "max_abs_expected": float(np.abs(e).max())}
+    if e.ndim == 2:
+        out.update(top1_agreement=float((a.argmax(1) == e.argmax(1)).mean()), images=int(e.shape[0]))
+    return out
 
 
 def cpu_model() -> str:

@@ -18,6 +18,10 @@ FULLY_CONNECTED layers with fused activations, a 1x1 CONV_2D classifier (as
 TF-slim's files have it), a final SOFTMAX or LOGISTIC,
 and weights quantized to int8 (dynamic-range style) or stored as float16 behind
 DEQUANTIZE ops, the two kinds of file the importer refuses.
+
+`tflite_int8_model` writes a fully int8 graph (the bench's int8 cases) from a
+quantized weight file (format version 3): float stem, QUANTIZE, int8 blocks and
+head with per-channel weight scales, int8 MEAN, DEQUANTIZE, float classifier.
 """
 from __future__ import annotations
 
@@ -60,11 +64,12 @@ class _Graph:
                                       builtinOptionsType=options_type, builtinOptions=options))
         return out
 
-    def model(self, inputs, outputs) -> bytes:
+    def model(self, inputs, outputs, versions: dict[int, int] | None = None) -> bytes:
         codes = [None] * len(self.codes)
         for code, index in self.codes.items():
             # Codes above 127 live only in builtinCode; the deprecated byte saturates at 127.
-            codes[index] = tfl.OperatorCodeT(builtinCode=code, deprecatedBuiltinCode=min(code, 127), version=1)
+            codes[index] = tfl.OperatorCodeT(builtinCode=code, deprecatedBuiltinCode=min(code, 127),
+                                             version=(versions or {}).get(code, 1))
         sub = tfl.SubGraphT(tensors=self.tensors, inputs=inputs, outputs=outputs, operators=self.ops,
                             name="main")
         model = tfl.ModelT(version=3, operatorCodes=codes, subgraphs=[sub], buffers=self.buffers,
@@ -239,3 +244,135 @@ def tflite_model(arrays: dict, arch: Arch, batch: int, height: int, width: int, 
     else:
         assert output == "none", output
     return g.model([inp], [net.x])
+
+
+# ---- int8 -----------------------------------------------------------------------------------------
+
+# Operator versions of the int8 graph (tensorflow/lite/tools/versioning/op_version.cc): the float
+# writer above leaves every operator at version 1, which is what it needs.
+INT8_VERSIONS = {tfl.BuiltinOperator.CONV_2D: 3, tfl.BuiltinOperator.DEPTHWISE_CONV_2D: 3,
+                 tfl.BuiltinOperator.ADD: 2, tfl.BuiltinOperator.MEAN: 2, tfl.BuiltinOperator.PAD: 2,
+                 tfl.BuiltinOperator.QUANTIZE: 2, tfl.BuiltinOperator.DEQUANTIZE: 2}
+
+
+def _int8_q(scale: float, zero_point: int):
+    """Per-tensor int8 activation quantization."""
+    return tfl.QuantizationParametersT(scale=[float(scale)], zeroPoint=[int(zero_point)])
+
+
+def _per_channel(scales: np.ndarray, dim: int):
+    """Per-channel quantization along `dim` (zero points all 0, as TFLite wants for weights and biases)."""
+    scales = np.asarray(scales, np.float32)
+    return tfl.QuantizationParametersT(scale=[float(s) for s in scales], zeroPoint=[0] * scales.size,
+                                       quantizedDimension=dim)
+
+
+class _Int8Net:
+    """Emits the int8 part of the network: uint8 codes (s, z) of the engine's file become int8 (s, z - 128)."""
+
+    def __init__(self, graph: _Graph, arrays: dict, x: int, shape, q: tuple[float, int]):
+        self.g, self.arrays, self.x, self.shape, self.q = graph, arrays, x, tuple(shape), q
+
+    def _out(self, code: int, inputs, shape, q, options_type=0, options=None) -> int:
+        out = self.g.tensor(shape, dtype=tfl.TensorType.INT8, quantization=_int8_q(q[0], q[1] - 128))
+        index = self.g.codes.setdefault(code, len(self.g.codes))
+        self.g.ops.append(tfl.OperatorT(opcodeIndex=index, inputs=list(inputs), outputs=[out],
+                                        builtinOptionsType=options_type, builtinOptions=options))
+        return out
+
+    def conv(self, name: str, q_out: tuple[float, int], stride: int = 1, relu6: bool = True,
+             depthwise: bool = False) -> None:
+        """A 1x1 or 3x3 int8 conv: weights int8 per output channel (`name.weight_scale`), bias int32 with
+        scale s_in * s_w and the engine's rounding, output int8 with (s_out, z_out - 128)."""
+        from mbv2_engine.quant_reference import quantize_bias
+        w, s_w, b = (self.arrays[name + k] for k in (".weight", ".weight_scale", ".bias"))
+        n, h, wd, c = self.shape
+        s_in = self.q[0]
+        if depthwise:            # (C, 3, 3) -> (1, 3, 3, C): the channel is dimension 3
+            filt, dim = w.transpose(1, 2, 0)[None], 3
+        else:                    # pointwise (Cout, Cin) -> (Cout, 1, 1, Cin)
+            filt, dim = w[:, None, None, :], 0
+        cout = c if depthwise else w.shape[0]
+        weight = self.g.tensor(filt.shape, np.ascontiguousarray(filt, np.int8), tfl.TensorType.INT8,
+                               _per_channel(s_w, dim))
+        bias_scale = (np.float64(s_in) * s_w.astype(np.float64)).astype(np.float32)
+        bias = self.g.tensor(b.shape, quantize_bias(b, s_in, s_w).astype("<i4"), tfl.TensorType.INT32,
+                             _per_channel(bias_scale, 0))
+        padding = tfl.Padding.SAME
+        if filt.shape[1] == 3 and stride == 2:  # PAD 1 on every side (torch), then VALID; pads with the zero point
+            pads = self.g.tensor((4, 2), np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32), tfl.TensorType.INT32)
+            self.x = self._out(tfl.BuiltinOperator.PAD, [self.x, pads], (n, h + 2, wd + 2, c), self.q,
+                               tfl.BuiltinOptions.PadOptions, tfl.PadOptionsT())
+            padding = tfl.Padding.VALID
+        act = ACT.RELU6 if relu6 else ACT.NONE
+        if depthwise:
+            code, opt_type = tfl.BuiltinOperator.DEPTHWISE_CONV_2D, tfl.BuiltinOptions.DepthwiseConv2DOptions
+            opts = tfl.DepthwiseConv2DOptionsT(padding=padding, strideW=stride, strideH=stride, depthMultiplier=1,
+                                               fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
+        else:
+            code, opt_type = tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOptions.Conv2DOptions
+            opts = tfl.Conv2DOptionsT(padding=padding, strideW=stride, strideH=stride,
+                                      fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
+        oh, ow = (h, wd) if filt.shape[1] == 1 else (_out_size(h, stride, (1, 1) if stride == 2 else None),
+                                                     _out_size(wd, stride, (1, 1) if stride == 2 else None))
+        self.shape = (n, oh, ow, cout)
+        self.x = self._out(code, [self.x, weight, bias], self.shape, q_out, opt_type, opts)
+        self.q = q_out
+
+    def add(self, skip: int, q_skip: tuple[float, int], q_out: tuple[float, int]) -> None:
+        self.x = self._out(tfl.BuiltinOperator.ADD, [skip, self.x], self.shape, q_out,
+                           tfl.BuiltinOptions.AddOptions, tfl.AddOptionsT(fusedActivationFunction=ACT.NONE))
+        self.q = q_out
+
+
+def tflite_int8_model(arrays: dict, meta: dict, arch: Arch, batch: int, height: int, width: int,
+                      project_params: dict[int, tuple[float, int]]) -> bytes:
+    """The flatbuffer bytes of an int8 MobileNetV2 from a quantized weight file (format version 3).
+
+    `arrays`, `meta`: the file's members and metadata (mbv2_engine.quantize writes them); the graph
+    runs the same int8 weights with the same activation (scale, zero point)s, each uint8 zero point z
+    stored as the int8 z - 128 (TFLite's int8 is the engine's uint8 shifted by 128). Float32 NHWC in
+    and logits out, with the float parts as in the engine's file: PAD + the float stem CONV_2D (ReLU6),
+    QUANTIZE, the int8 blocks and head (CONV_2D and DEPTHWISE_CONV_2D with per-channel weight scales,
+    quantized_dimension 0 and 3, int32 biases with scale s_in * s_w), an int8 MEAN over H and W
+    (output quantized as the head's output), DEQUANTIZE, the float FULLY_CONNECTED classifier.
+
+    The engine adds a block's residual inside its projection's requantization (one rounding); TFLite
+    has no such fusion, so a residual block's projection writes an int8 tensor of its own, quantized
+    with `project_params[block index]` (uint8-style (scale, zero point), calibrated by the caller),
+    and an int8 ADD requantizes the sum to the block output's parameters.
+    """
+    q = meta["quantization"]
+    assert not meta.get("hidden"), "hidden Dense layers are not written in the int8 graph"
+    assert meta.get("padding", "torch") == "torch", "the int8 graph pads as torch does"
+    from mbv2_engine.quant_reference import tensor_names
+    params = dict(zip(tensor_names(arch), [(float(s), int(z)) for s, z in q["tensors"]]))
+    g = _Graph()
+    inp = g.tensor((batch, height, width, 3))
+    net = _Net(g, arrays, inp, (batch, height, width, 3))
+    net.conv("stem", stride=2)
+    shape = net.shape
+    x = g.tensor(shape, dtype=tfl.TensorType.INT8, quantization=_int8_q(params["stem"][0], params["stem"][1] - 128))
+    g.ops.append(tfl.OperatorT(opcodeIndex=g.codes.setdefault(tfl.BuiltinOperator.QUANTIZE, len(g.codes)),
+                               inputs=[net.x], outputs=[x]))
+    q8 = _Int8Net(g, arrays, x, shape, params["stem"])
+    for i, spec in enumerate(arch.blocks):
+        p = f"blocks.{i}."
+        skip, q_skip = q8.x, q8.q
+        if spec.has_expand:
+            q8.conv(p + "expand", params[p + "expand"])
+        q8.conv(p + "depthwise", params[p + "depthwise"], stride=spec.stride, depthwise=True)
+        if spec.residual:
+            q8.conv(p + "project", project_params[i], relu6=False)
+            q8.add(skip, q_skip, params[p + "out"])
+        else:
+            q8.conv(p + "project", params[p + "out"], relu6=False)
+    q8.conv("head", params["head"])
+    n, h, w, c = q8.shape
+    axes = g.tensor((2,), np.array([1, 2], np.int32), tfl.TensorType.INT32)
+    pooled = q8._out(tfl.BuiltinOperator.MEAN, [q8.x, axes], (n, c), q8.q, tfl.BuiltinOptions.ReducerOptions,
+                     tfl.ReducerOptionsT(keepDims=False))
+    net.x = g.op(tfl.BuiltinOperator.DEQUANTIZE, [pooled], (n, c))
+    net.shape = (n, c)
+    net.fully_connected("classifier")
+    return g.model([inp], [net.x], INT8_VERSIONS)
