@@ -17,8 +17,6 @@ plus a histogram per tensor whose range doubles as it meets larger values.
 """
 from __future__ import annotations
 
-import io
-import json
 import math
 import os
 import re
@@ -30,8 +28,7 @@ import numpy as np
 from . import format as wformat
 from . import reference
 from .arch import MIN_INPUT, Arch, build_arch, layer_rules
-from .errors import (ImageNotFoundError, InputError, Mbv2Error, ModelFileNotFoundError, ModelFormatError,
-                     UnsupportedVersionError)
+from .errors import ImageNotFoundError, InputError, ModelFormatError
 from .quant_reference import BIAS_LIMIT, is_relu6, relu6_hi, tensor_names
 
 QUANTIZED_VERSION = 3
@@ -397,58 +394,17 @@ def check_quantized(arrays: dict, meta: dict) -> None:
 
 
 def save_quantized(path, arrays: dict, meta: dict) -> str:
-    """Write a quantized weight file with numpy.savez (as format.save writes version 2): `__meta__` first,
-    then the members in network order; int8 weights as |i1, the rest as <f4. Checked before it is written."""
-    path = os.fspath(path)
-    wformat.check_destination(path)
+    """Write a quantized weight file (format version 3), checked against the contract first; the
+    package's writer keeps the int8 weights int8 and reads its bytes back through the C++ reader."""
     check_quantized(arrays, meta)
-    try:
-        text = json.dumps(meta, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ModelFormatError(f"cannot save {path}: the metadata is not plain JSON: {e}") from None
-    payload = {wformat.META_MEMBER: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
-    for name, a in arrays.items():
-        dtype = np.dtype("|i1") if a.dtype == np.int8 else wformat.DTYPE
-        payload[name] = np.ascontiguousarray(a, dtype=dtype)
-    buffer = io.BytesIO()
-    np.savez(buffer, **payload)
-    data = buffer.getvalue()
-    if wformat.FORMAT_VERSION >= QUANTIZED_VERSION:  # the C++ reader knows version 3: it must accept the file
-        try:
-            wformat.loads(data)
-        except Mbv2Error as e:
-            raise type(e)(f"cannot save {path}: {e}") from None
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-    except OSError as e:
-        raise InputError(f"cannot write the weight file to {path!r}: {e.strerror or e}") from None
-    return path
-
-
-def _read_meta(path: str) -> dict | None:
-    """The raw metadata of a .npz, read with numpy alone; None when it has none or is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return json.loads(bytes(z[wformat.META_MEMBER]).decode("utf-8"))
-    except Exception:  # noqa: BLE001 - anything unreadable is the float reader's to report
-        return None
+    return wformat.save(path, arrays, meta)
 
 
 def load_quantized(path) -> wformat.WeightFile:
-    """Read a quantized (version 3) weight file with numpy and check it against the contract; for the
-    oracle and the tests (the engine has its own reader)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ModelFileNotFoundError(f"weight file {path!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            members = {k: z[k] for k in z.files}
-        meta = json.loads(bytes(members.pop(wformat.META_MEMBER)).decode("utf-8"))
-    except Exception as e:  # noqa: BLE001 - zipfile, numpy and json each raise their own
-        raise ModelFormatError(f"{path} is not a readable weight file: {type(e).__name__}: {e}") from None
-    check_quantized(members, meta)
-    return wformat.WeightFile(members, meta, build_arch(meta["width_mult"], meta["num_classes"]))
+    """Read a quantized weight file through the package's reader and check it against the contract."""
+    wf = wformat.load(path)
+    check_quantized(wf.arrays, wf.meta)
+    return wf
 
 
 def load_float(src) -> wformat.WeightFile:
@@ -456,14 +412,7 @@ def load_float(src) -> wformat.WeightFile:
     meta, arch) triple. An already quantized file is refused with an InputError."""
     if isinstance(src, (str, os.PathLike)):
         path = os.fspath(src)
-        try:
-            wf = wformat.load(path)
-        except UnsupportedVersionError:
-            raw = _read_meta(path)
-            if isinstance(raw, dict) and raw.get("quantization"):
-                raise InputError(f"{path} is already quantized (format version {raw.get('version')}); "
-                                 f"quantize the float model it came from") from None
-            raise
+        wf = wformat.load(path)
     else:
         wf = wformat.WeightFile(*src)
         path = "the model"
