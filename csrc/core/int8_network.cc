@@ -205,6 +205,10 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
   auto produce = [&](size_t iy, uint8_t* dst) {
     if (i == 0) {  // t = 1: the stem's row is the depthwise input (Int8Network: block 0 only)
       stem_rows.produce(iy, 0, spec.stem, stem_row);
+      if (hs == spec.stem) {  // the usual case (channels are multiples of 8): the whole row at once
+        quantize_stem_row(stem_row, g.w * spec.stem, net.stem_out, dst);
+        return;
+      }
       for (size_t x = 0; x < g.w; x++) quantize_stem_row(stem_row + x * spec.stem, spec.stem, net.stem_out, dst + x * hs);
       return;
     }
