@@ -102,14 +102,8 @@ void mbv2_qu8_gemm_ukernel_4x16__neon(size_t m, size_t nc, size_t kc, const uint
         const int8x16_t vw = vld1q_s8(wk);
         tile.k_step_dup(vmovl_s8(vget_low_s8(vw)), vmovl_s8(vget_high_s8(vw)), *a0++, *a1++, *a2++, *a3++);
       }
-      const auto store = [&](size_t r, const Acc16& acc) {
-        uint8_t* cr = c + (i + r) * c_stride + n0;
-        const uint8x16_t vout = requant(acc, scale, requant.residual(i + r, n0), nn);
-        if (nn == nr) {
-          vst1q_u8(cr, vout);
-        } else {
-          vst1q_u8_upto(cr, vout, nn);
-        }
+      const auto store = [&](size_t r, const Acc16& acc) {  // vst1q_u8_upto: one vst1q_u8 for a whole panel
+        vst1q_u8_upto(c + (i + r) * c_stride + n0, requant(acc, scale, requant.residual(i + r, n0), nn), nn);
       };
       tile.for_rows(m - i, store);
     }

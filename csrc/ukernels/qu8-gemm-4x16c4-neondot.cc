@@ -90,14 +90,8 @@ void mbv2_qu8_gemm_ukernel_4x16c4__neondot(size_t m, size_t nc, size_t kc, const
         const int8x8_t x2 = flip8(load4_u8(a2)), x3 = flip8(load4_u8(a3));
         tile.dot_group8<0>(wk, x0, x1, x2, x3);
       }
-      const auto store = [&](size_t r, const Acc16& acc) {
-        uint8_t* cr = c + (i + r) * c_stride + n0;
-        const uint8x16_t vout = requant(acc, scale, requant.residual(i + r, n0), nn);
-        if (nn == nr) {
-          vst1q_u8(cr, vout);
-        } else {
-          vst1q_u8_upto(cr, vout, nn);
-        }
+      const auto store = [&](size_t r, const Acc16& acc) {  // vst1q_u8_upto: one vst1q_u8 for a whole panel
+        vst1q_u8_upto(c + (i + r) * c_stride + n0, requant(acc, scale, requant.residual(i + r, n0), nn), nn);
       };
       tile.for_rows(m - i, store);
     }
