@@ -67,23 +67,6 @@ const IsaInfo kInt8Isas[] = {
     {"neon", "an aarch64 CPU"},
     {"neondot", "an aarch64 CPU with the dot-product instructions (ARMv8.2 DotProd)"}};
 
-bool int8_cpu_supports(const std::string& isa) {
-  if (isa == "ref") return true;
-#if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
-  if (isa == "avx2") return x86.avx2;
-  if (isa == "avxvnni") return x86.avx_vnni;
-  if (isa == "avx512") return x86.avx512_vnni;
-#endif
-#if defined(__aarch64__) && defined(__linux__)
-  if (isa == "neon") return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
-  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-#elif defined(__aarch64__)
-  if (isa == "neon") return true;
-#endif
-  return false;
-}
-
 bool int8_registered(const std::string& isa) {
   bool found = false;
 #define MBV2_QUKERNEL(isa_, op, name, nr, kr) found = found || isa == #isa_;
@@ -107,6 +90,21 @@ bool isa_supported(const std::string& isa) {
   if (isa == "neon") return true;  // no HWCAP outside Linux; architectural anyway
 #endif
   return false;
+}
+
+// What int8 needs beyond the float ISA of the same name (AVX-512 VNNI, BW and
+// VL for "avx512"), and the int8-only ISAs; ref, avx2 and neon need what
+// their float kernels need.
+bool int8_cpu_supports(const std::string& isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const X86Features x86 = detect_x86();
+  if (isa == "avxvnni") return x86.avx_vnni;
+  if (isa == "avx512") return x86.avx512_vnni;
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+  return isa_supported(isa);
 }
 
 std::string join(const std::vector<std::string>& items) {
