@@ -35,6 +35,8 @@ def main() -> int:
     for isa in ("avxvnni", "avx512"):
         peak = fma_peak.peak_gflops(isa, "int8")
         print(f"  {isa:<8}{f'{peak:.1f} GOP/s int8 (vpdpbusd)' if peak else 'int8: n/a (this CPU lacks VNNI)'}")
+    peak = fma_peak.peak_gflops("avx512", "bf16")
+    print(f"  {'avx512':<8}{f'{peak:.1f} GFLOP/s bf16 (vdpbf16ps)' if peak else 'bf16: n/a (this CPU lacks AVX512_BF16)'}")
     return 0
 
 

@@ -21,6 +21,8 @@ from .preprocess import preprocess, to_rgb_array
 
 DEVICES = ("cpu", "cuda")
 DTYPES = ("fp32", "fp16", "bf16")
+CPU_DTYPES = ("fp32", "bf16")  # bf16: the 1x1 convs and the classifier on AVX512-BF16 (docs/design.md)
+CORE_DTYPES = {"fp32": "float32", "bf16": "bf16"}  # the C++ core's names
 
 
 class Prediction(NamedTuple):
@@ -36,7 +38,7 @@ class Plan:
     input_hw: tuple[int, int]
     isa: str
     threads: int
-    precision: str  # "float32", or "int8" for a quantized file (docs/quantization.md)
+    precision: str  # "float32", "bf16" (dtype="bf16"), or "int8" for a quantized file (docs/quantization.md)
     arena_bytes: int  # activations and scratch, the ring buffers not counted
     ring_bytes: int  # one ring buffer per thread
     largest_expanded_bytes: int
@@ -96,9 +98,12 @@ class Engine:
             raise InputError(f"threads must be None or an int from 1 to {_core.MAX_THREADS}, got {_short(threads)}")
         if not isinstance(isa, str):
             raise InputError(f"isa must be a string such as 'auto', 'ref' or 'avx2', got {_short(isa)}")
-        if device == "cpu" and dtype != "fp32":
-            raise DeviceError(f"the CPU engine runs fp32 only, got dtype={dtype!r}")
+        if device == "cpu" and dtype not in CPU_DTYPES:
+            raise DeviceError(f"the CPU engine runs {' and '.join(CPU_DTYPES)}, got dtype={dtype!r}")
         arrays, meta, arch = wformat.load(path)
+        if meta["quantization"] and dtype != "fp32":
+            raise InputError(f"{os.fspath(path)} is an int8 model and runs in int8, not {dtype}: "
+                             "load the float model it was quantized from for another dtype")
         if device == "cuda" and meta["quantization"]:
             raise DeviceError(f"{os.fspath(path)} is an int8 model; the GPU path runs float models only: "
                               "use the CPU, or the float model it was quantized from")
@@ -114,17 +119,18 @@ class Engine:
             try:
                 backend = _core.Model(arrays, blocks, stem, last, num_classes, meta["padding"], isa,
                                       threads or default_threads(), hidden_tuples(meta["hidden"]),
-                                      quant_tuples(meta["quantization"]))
+                                      quant_tuples(meta["quantization"]), CORE_DTYPES[dtype])
             except ModelFormatError as e:  # a valid file, but a network the fused core cannot run
                 raise ModelFormatError(f"{os.fspath(path)}: the engine cannot run this network: {e}") from None
         return cls(meta, arch, backend, device)
 
     @property
     def precision(self) -> str:
-        """What the blocks compute in: "int8" for a quantized file, else the float dtype."""
-        if self.meta.get("quantization"):
-            return "int8"
-        return "float32" if self.device == "cpu" else getattr(self._backend, "dtype", "float32")
+        """What the blocks compute in: "int8" for a quantized file, else "float32" or "bf16" (the CPU's
+        dtype="bf16"), or the GPU's dtype."""
+        if self.device == "cpu":
+            return self._backend.precision
+        return getattr(self._backend, "dtype", "float32")
 
     @property
     def num_classes(self) -> int:

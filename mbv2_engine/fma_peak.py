@@ -1,7 +1,8 @@
 """The single-thread FMA peak of each x86 ISA, measured: what the kernels' GFLOP/s are shares of.
 
 For an int8 network the reference is the int8 multiply-add instruction's peak
-instead (vpdpbusd: `peak_gflops(isa, "int8")`), in GOP/s.
+instead (vpdpbusd: `peak_gflops(isa, "int8")`), in GOP/s; for bf16 the bf16
+pair dot product's (vdpbf16ps: `peak_gflops("avx512", "bf16")`), in GFLOP/s.
 
 The kernel is in the core (csrc/core/fma_peak.cc): 12 independent FMA chains on
 one thread, for ymm (AVX2+FMA) and zmm (AVX-512F). Each ISA's figure, the best
@@ -18,11 +19,12 @@ _cache: dict[tuple[str, str], float | None] = {}
 
 def peak_gflops(isa: str, precision: str = "float32") -> float | None:
     """One thread's peak for `isa` in GFLOP/s: the FMA peak ("avx2" or "avx512") for float32, the
-    vpdpbusd peak in GOP/s ("avx512" or "avxvnni") for int8; None for any other ISA (the scalar
-    reference, NEON, AVX2 without VNNI) or a CPU without it."""
+    vpdpbusd peak in GOP/s ("avx512" or "avxvnni") for int8, the vdpbf16ps peak ("avx512") for
+    bf16; None for any other ISA (the scalar reference, NEON, AVX2 without VNNI) or a CPU without it."""
     key = (isa, precision)
     if key not in _cache:
-        measure = _core.int8_peak_gops if precision == "int8" else _core.fma_peak_gflops
+        measure = {"int8": _core.int8_peak_gops, "bf16": _core.bf16_peak_gflops}.get(precision,
+                                                                                    _core.fma_peak_gflops)
         value = measure(isa)
         _cache[key] = value if value > 0 else None
     return _cache[key]

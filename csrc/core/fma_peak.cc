@@ -73,6 +73,17 @@ __attribute__((target("avx2,avxvnni"))) static double run_avx_vnni(long iters, f
 #undef FMA
 }
 
+// The bf16 kernels' instruction, vdpbf16ps (2 bf16 x bf16 products per
+// 32-bit lane added to a float32 one), in the same 12 chains.
+__attribute__((target("avx512f,avx512bf16"))) static double run_avx512_bf16(long iters, float* sink) {
+  typedef __m512 V;
+#define SET1 _mm512_set1_ps
+#define FMA(acc, m, a) _mm512_dpbf16_ps(acc, (__m512bh)(m), (__m512bh)(a))
+  FMA_CHAINS_BODY
+#undef SET1
+#undef FMA
+}
+
 namespace {
 
 // Billions of (2 x lanes x ops_per_lane) per second over the best of `trials`
@@ -116,6 +127,14 @@ double int8_peak_gops(const std::string& isa, long iters, int trials) {
   return -1;
 }
 
+// GFLOP/s of bf16 multiply-adds (2 flops each, 2 per 32-bit lane per
+// vdpbf16ps); -1 when the CPU lacks it. Asks the bf16 dispatch, as int8_peak_gops.
+double bf16_peak_gflops(const std::string& isa, long iters, int trials) {
+  const auto isas = available_bf16_isas();
+  if (isa != "avx512" || std::find(isas.begin(), isas.end(), isa) == isas.end()) return -1;
+  return best_rate(run_avx512_bf16, 2 * 2 * 16, iters, trials);
+}
+
 }  // namespace mbv2
 
 #else
@@ -123,6 +142,7 @@ double int8_peak_gops(const std::string& isa, long iters, int trials) {
 namespace mbv2 {
 double fma_peak_gflops(const std::string&, long, int) { return -1; }
 double int8_peak_gops(const std::string&, long, int) { return -1; }
+double bf16_peak_gflops(const std::string&, long, int) { return -1; }
 }  // namespace mbv2
 
 #endif

@@ -18,4 +18,9 @@ double fma_peak_gflops(const std::string& isa, long iters, int trials);
 // (ymm, AVX-VNNI); -1 for another ISA or a CPU without it.
 double int8_peak_gops(const std::string& isa, long iters, int trials);
 
+// The bf16 kernels' peak: GFLOP/s (2 flops per bf16 multiply-add) of the same
+// chains of vdpbf16ps, for "avx512" (zmm, AVX512_BF16); -1 for another ISA or
+// a CPU without it.
+double bf16_peak_gflops(const std::string& isa, long iters, int trials);
+
 }  // namespace mbv2

@@ -96,7 +96,7 @@ void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, con
     const bool first = c == hidden_.begin, whole = hidden_.begin == 0;
     const float* bias = first && whole ? project.bias.data() : nullptr;
     const float* start = !first ? out : whole ? residual : nullptr;
-    ks_.project.fn(m, project.n, cc, tile_, cc, project.panels.data() + c * project.nr, project.panel_stride, bias,
+    ks_.project.fn(m, project.n, cc, tile_, cc, project.row(c), project.panel_stride, bias,
                    start, out, project.n);
   }
 }

@@ -36,6 +36,7 @@ struct X86Features {
   bool avx2 = false, avx512 = false;
   bool avx512_vnni = false;  // with AVX-512BW: the int8 "avx512" kernels
   bool avx_vnni = false;     // VEX-encoded VNNI on YMM (Alder Lake, Zen 5): int8 "avxvnni"
+  bool avx512_bf16 = false;  // with AVX-512BW and VL: the bf16 "avx512" kernels
 };
 
 X86Features detect_x86() {
@@ -51,8 +52,12 @@ X86Features detect_x86() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   f.avx2 = ymm_state && fma && (ebx & bit_AVX2);
   f.avx512 = zmm_state && fma && (ebx & bit_AVX512F);
-  f.avx512_vnni = f.avx512 && (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL) && (ecx & bit_AVX512VNNI);
-  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2 && (eax & (1u << 4));
+  const bool bw_vl = (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL);
+  f.avx512_vnni = f.avx512 && bw_vl && (ecx & bit_AVX512VNNI);
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
+    f.avx_vnni = f.avx2 && (eax & (1u << 4));
+    f.avx512_bf16 = f.avx512 && bw_vl && (eax & (1u << 5));
+  }
   return f;
 }
 #endif
@@ -105,6 +110,19 @@ bool int8_cpu_supports(const std::string& isa) {
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
   return isa_supported(isa);
+}
+
+// The bf16 ISAs, worst first, as kIsas.
+const IsaInfo kBf16Isas[] = {
+    {"ref", "nothing"},
+    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and AVX512_BF16, and an OS that saves ZMM state"}};
+
+bool bf16_cpu_supports(const std::string& isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const X86Features x86 = detect_x86();
+  if (isa == "avx512") return x86.avx512_bf16;
+#endif
+  return isa == "ref";
 }
 
 std::string join(const std::vector<std::string>& items) {
@@ -179,6 +197,30 @@ QKernelSet select_qkernels(const std::string& requested) {
   return ks;
 }
 
+std::vector<std::string> available_bf16_isas() {
+  std::vector<std::string> isas;
+  for (const IsaInfo& isa : kBf16Isas) {
+    if (bf16_cpu_supports(isa.name)) isas.emplace_back(isa.name);
+  }
+  return isas;
+}
+
+KernelSet select_bf16_kernels(const std::string& requested) {
+  const std::vector<std::string> available = available_bf16_isas();
+  if (requested == "auto" && available.size() == 1) {
+    throw Error(Status::kUnsupportedIsa, std::string("bf16 needs ") + kBf16Isas[1].needs +
+                                             "; this CPU has none (isa 'ref' runs the scalar reference kernels)");
+  }
+  KernelSet ks = select_kernels(resolve_isa(requested, available, kBf16Isas, "bf16"));
+  ks.bf16 = true;
+  const std::string& isa = ks.isa;
+#define MBV2_BF16KERNEL(isa_, op, name, nr_) \
+  if (isa == #isa_) ks.op = {&name, #name, nr_};
+#include "ukernels/registry-bf16.inc"
+#undef MBV2_BF16KERNEL
+  return ks;
+}
+
 std::vector<UkernelInfo> list_ukernels() {
   return {
 #define MBV2_UKERNEL(isa, op, name, nr) {#isa, #op, #name, nr},
@@ -187,6 +229,9 @@ std::vector<UkernelInfo> list_ukernels() {
 #define MBV2_QUKERNEL(isa, op, name, nr, kr) {#isa, "q" #op, #name, nr},
 #include "ukernels/registry-int8.inc"
 #undef MBV2_QUKERNEL
+#define MBV2_BF16KERNEL(isa, op, name, nr) {#isa, "bf16" #op, #name, nr},
+#include "ukernels/registry-bf16.inc"
+#undef MBV2_BF16KERNEL
   };
 }
 

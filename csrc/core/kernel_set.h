@@ -21,6 +21,9 @@ struct Ukernel {
 
 struct KernelSet {
   std::string isa;
+  // expand, project and head are bf16 kernels (registry-bf16.inc): their
+  // weights are packed in bf16 pairs (core/packing.h).
+  bool bf16 = false;
   Ukernel<mbv2_expand_ukernel_fn> expand;
   Ukernel<mbv2_dwconv3x3s1_ukernel_fn> dwconv3x3s1;
   Ukernel<mbv2_dwconv3x3s2_ukernel_fn> dwconv3x3s2;
@@ -67,7 +70,17 @@ QKernelSet select_qkernels(const std::string& isa);
 // ISAs this CPU can run int8 on, the reference first.
 std::vector<std::string> available_int8_isas();
 
-// Every registry line, float and int8 (op "qgemm", "qdwconv3x3s1", ...), for tests and benchmarks.
+// The bf16 kernels of `isa` ("auto": the fastest bf16 ISA available): the
+// bf16 GEMMs with the float32 ISA's depthwise and stem kernels. The same
+// errors as select_kernels, naming what bf16 needs of the CPU; "auto" on a
+// CPU without bf16 instructions is kUnsupportedIsa too, since the scalar
+// twin is a reference, not a fallback.
+KernelSet select_bf16_kernels(const std::string& isa);
+// ISAs this CPU can run bf16 on, the reference first.
+std::vector<std::string> available_bf16_isas();
+
+// Every registry line, float, int8 (op "qgemm", "qdwconv3x3s1", ...) and
+// bf16 ("bf16expand", ...), for tests and benchmarks.
 std::vector<UkernelInfo> list_ukernels();
 
 }  // namespace mbv2

@@ -45,6 +45,22 @@ void check_spec(const NetworkSpec& spec, size_t threads) {
   if (spec.blocks[0].t != 1 || spec.blocks[0].residual()) fail("block 0 must have t = 1 and no residual");
 }
 
+// The float32 kernels of `isa`, its bf16 ones, or an int8 network's float32
+// kernels for its stem and classifier (float_isa_for_int8).
+KernelSet kernels_for(const NetworkSpec& spec, const std::string& isa, const std::string& dtype) {
+  if (dtype != "float32" && dtype != "bf16") {
+    throw Error(Status::kInvalidArgument, "dtype must be 'float32' or 'bf16', got '" + dtype + "'");
+  }
+  if (spec.int8()) {
+    if (dtype != "float32") {
+      throw Error(Status::kInvalidArgument, "this is an int8 file: it runs in int8, not " + dtype +
+                                                " (load its float32 original for bf16)");
+    }
+    return select_kernels(float_isa_for_int8(select_qkernels(isa).isa));
+  }
+  return dtype == "bf16" ? select_bf16_kernels(isa) : select_kernels(isa);
+}
+
 void check_no_extra_arrays(const ArrayMap& arrays, const NetworkSpec& spec) {
   std::set<std::string> expected;
   for (const auto& member : member_shapes(spec)) expected.insert(member.first);
@@ -113,10 +129,9 @@ class Model::ArenaLease {
   std::unique_ptr<AlignedBuffer> buffer_;
 };
 
-Model::Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads)
-    : spec_(std::move(spec)),
-      ks_(select_kernels(spec_.int8() ? float_isa_for_int8(select_qkernels(isa).isa) : isa)),
-      threads_(threads) {
+Model::Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads,
+             const std::string& dtype)
+    : spec_(std::move(spec)), ks_(kernels_for(spec_, isa, dtype)), threads_(threads) {
   check_spec(spec_, threads_);
   check_no_extra_arrays(arrays, spec_);
   stem_ = pack_conv(arrays, "stem.", {spec_.stem, 3, 3, 3}, ks_.stem.nr, true);
@@ -126,15 +141,15 @@ Model::Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, s
     for (size_t i = 0; i < spec_.blocks.size(); i++) {
       blocks_.push_back(pack_block(arrays, "blocks." + std::to_string(i) + ".", spec_.blocks[i], ks_));
     }
-    head_ = pack_conv(arrays, "head.", {spec_.last, spec_.blocks.back().cout}, ks_.head.nr, true);
+    head_ = pack_conv(arrays, "head.", {spec_.last, spec_.blocks.back().cout}, ks_.head.nr, true, ks_.bf16);
   }
   size_t inputs = spec_.last;
   for (size_t j = 0; j < spec_.hidden.size(); j++) {
     dense_.push_back(pack_conv(arrays, "hidden." + std::to_string(j) + ".", {spec_.hidden[j].units, inputs},
-                               ks_.project.nr, false));
+                               ks_.project.nr, false, ks_.bf16));
     inputs = spec_.hidden[j].units;
   }
-  dense_.push_back(pack_conv(arrays, "classifier.", {spec_.num_classes, inputs}, ks_.project.nr, false));
+  dense_.push_back(pack_conv(arrays, "classifier.", {spec_.num_classes, inputs}, ks_.project.nr, false, ks_.bf16));
   if (threads_ > 1) pool_ = std::make_unique<ThreadPool>(threads_);
 }
 

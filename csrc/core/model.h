@@ -39,7 +39,11 @@ class Model {
   // outside [1, kMaxThreads], kUnsupportedIsa for `isa`, kOutOfMemory when a
   // worker thread cannot be started), then repacks the weights for the
   // kernels of `isa`. The arrays are not referenced afterwards.
-  Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads);
+  // dtype "bf16" runs a float32 network's 1x1 convs and classifier in bf16
+  // (select_bf16_kernels; Error kInvalidArgument for an int8 network or a
+  // dtype other than "float32" and "bf16").
+  Model(const ArrayMap& arrays, NetworkSpec spec, const std::string& isa, size_t threads,
+        const std::string& dtype = "float32");
 
   // Thread-safe; the plan is computed on first use of a size and cached.
   std::shared_ptr<const Plan> plan(size_t height, size_t width) const;
@@ -57,7 +61,7 @@ class Model {
 
   // The ISA of the blocks' kernels: an int8 network's int8 ISA.
   const std::string& isa() const { return int8_ ? int8_->ks.isa : ks_.isa; }
-  const char* precision() const { return int8_ ? "int8" : "float32"; }
+  const char* precision() const { return int8_ ? "int8" : ks_.bf16 ? "bf16" : "float32"; }
   size_t threads() const { return threads_; }
   const NetworkSpec& spec() const { return spec_; }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/status.h"
+#include "ukernels/bf16-common.h"
 
 namespace mbv2 {
 namespace {
@@ -25,7 +26,7 @@ constexpr double kMaxQuantBias = 1 << 30;
 }  // namespace
 
 PackedConv pack_conv(const ArrayMap& arrays, const std::string& prefix, const std::vector<size_t>& weight_shape,
-                     size_t nr, bool bias_in_panels) {
+                     size_t nr, bool bias_in_panels, bool bf16) {
   const ArrayView& weight = require(arrays, prefix + "weight");
   const ArrayView& bias = require(arrays, prefix + "bias");
   check_shape(prefix + "weight", weight, weight_shape);
@@ -36,16 +37,30 @@ PackedConv pack_conv(const ArrayMap& arrays, const std::string& prefix, const st
   conv.k = 1;
   for (size_t i = 1; i < weight_shape.size(); i++) conv.k *= weight_shape[i];
   conv.nr = nr;
+  conv.bf16 = bf16;
+  if (bf16 && conv.k > kMaxBf16Inputs) {
+    throw Error(Status::kInvalidArgument, "'" + prefix + "weight' has " + std::to_string(conv.k) +
+                                              " inputs per channel; bf16 takes at most " +
+                                              std::to_string(kMaxBf16Inputs));
+  }
   conv.bias.assign(bias.data, bias.data + conv.n);
-  const size_t lead = bias_in_panels ? nr : 0;
-  conv.panel_stride = lead + conv.k * nr;
+  const size_t lead = bias_in_panels ? nr : 0, rows = bf16 ? (conv.k + 1) / 2 : conv.k;
+  conv.panel_stride = lead + rows * nr;
   const size_t panels = (conv.n + nr - 1) / nr;
   conv.panels = AlignedBuffer(panels * conv.panel_stride);  // zeroed: padding channels stay 0
   for (size_t o = 0; o < conv.n; o++) {
     float* panel = conv.panels.data() + o / nr * conv.panel_stride;
     const size_t j = o % nr;
     if (bias_in_panels) panel[j] = bias.data[o];
-    for (size_t k = 0; k < conv.k; k++) panel[lead + k * nr + j] = weight.data[o * conv.k + k];
+    const float* w = weight.data + o * conv.k;
+    for (size_t r = 0; r < rows; r++) {
+      if (!bf16) {
+        panel[lead + r * nr + j] = w[r];
+        continue;
+      }
+      const uint32_t pair = bf16::pair(w[2 * r], 2 * r + 1 < conv.k ? w[2 * r + 1] : 0.0f);
+      std::memcpy(panel + lead + r * nr + j, &pair, 4);
+    }
   }
   return conv;
 }
@@ -54,9 +69,11 @@ PackedBlock pack_block(const ArrayMap& arrays, const std::string& prefix, const 
   PackedBlock block;
   block.spec = spec;
   const size_t hidden = spec.hidden();
-  if (spec.has_expand()) block.expand = pack_conv(arrays, prefix + "expand.", {hidden, spec.cin}, ks.expand.nr, true);
+  if (spec.has_expand()) {
+    block.expand = pack_conv(arrays, prefix + "expand.", {hidden, spec.cin}, ks.expand.nr, true, ks.bf16);
+  }
   block.depthwise = pack_conv(arrays, prefix + "depthwise.", {hidden, 3, 3}, ks.dwconv(spec.stride).nr, true);
-  block.project = pack_conv(arrays, prefix + "project.", {spec.cout, hidden}, ks.project.nr, false);
+  block.project = pack_conv(arrays, prefix + "project.", {spec.cout, hidden}, ks.project.nr, false, ks.bf16);
   return block;
 }
 

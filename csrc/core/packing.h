@@ -18,14 +18,22 @@ struct PackedConv {
   size_t k = 0;             // inputs per output channel (Cin, 9 taps, 27 or Cin)
   size_t nr = 0;            // panel width
   size_t panel_stride = 0;  // floats from one panel to the next
+  bool bf16 = false;        // weights in bf16 pairs of k (ukernels.h, bf16)
+
+  // Weight row k (even, for bf16) of the first panel, past any biases.
+  const float* row(size_t k) const { return panels.data() + (bf16 ? k / 2 : k) * nr; }
 };
+
+// The most inputs a bf16 GEMM takes (ukernels.h, bf16).
+constexpr size_t kMaxBf16Inputs = 16384;
 
 // Looks up `<prefix>weight` (shape weight_shape, output channels first) and
 // `<prefix>bias`, checks both shapes and packs the weight as an
 // (n, product of the other dims) matrix into panels of nr output channels,
-// led by their biases when bias_in_panels.
+// led by their biases when bias_in_panels, in bf16 pairs when bf16 (Error
+// kInvalidArgument past kMaxBf16Inputs).
 PackedConv pack_conv(const ArrayMap& arrays, const std::string& prefix, const std::vector<size_t>& weight_shape,
-                     size_t nr, bool bias_in_panels);
+                     size_t nr, bool bias_in_panels, bool bf16 = false);
 
 struct PackedBlock {
   BlockSpec spec;
@@ -34,7 +42,8 @@ struct PackedBlock {
   PackedConv project;  // no bias in panels: its first chunk starts from bias (+ residual)
 };
 
-// `<prefix>expand.weight` and friends, named as in docs/format.md.
+// `<prefix>expand.weight` and friends, named as in docs/format.md; the 1x1
+// convs in bf16 pairs for a bf16 KernelSet.
 PackedBlock pack_block(const ArrayMap& arrays, const std::string& prefix, const BlockSpec& spec, const KernelSet& ks);
 
 // ---- int8 ----

@@ -21,9 +21,10 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init(&make_model), py::arg("arrays"), py::arg("blocks"), py::arg("stem"), py::arg("last"),
            py::arg("num_classes"), py::arg("padding"), py::arg("isa") = "auto", py::arg("threads") = 1,
            py::arg("hidden") = std::vector<DenseTuple>{},
-           py::arg("quant") = std::vector<std::pair<float, int32_t>>{},
+           py::arg("quant") = std::vector<std::pair<float, int32_t>>{}, py::arg("dtype") = "float32",
            "padding: 'torch', 'same' or one rule per stride-2 conv; hidden: (units, activation) per hidden layer; "
-           "quant: an int8 network's (scale, zero point) per activation tensor (docs/format.md, version 3).")
+           "quant: an int8 network's (scale, zero point) per activation tensor (docs/format.md, version 3); "
+           "dtype: 'float32' or 'bf16' (a float32 network's 1x1 convs in bf16).")
       .def("run", &run_model, py::arg("x"), py::arg("layout") = "nchw",
            "Logits (N, K) float32 for a float32 batch (N, 3, H, W), or (N, H, W, 3) with layout='nhwc'.")
       .def("profile", &profile_model, py::arg("x"), py::arg("layout") = "nchw", py::arg("repeats") = 10,
@@ -41,6 +42,10 @@ PYBIND11_MODULE(_core, m) {
         py::call_guard<py::gil_scoped_release>(),
         "One thread's vpdpbusd peak in GOP/s for int8 'avx512' or 'avxvnni'; -1 for another ISA or a CPU without it.");
   m.def("available_int8_isas", &available_int8_isas, "ISAs this CPU runs int8 networks on, reference first.");
+  m.def("bf16_peak_gflops", &bf16_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
+        py::call_guard<py::gil_scoped_release>(),
+        "One thread's vdpbf16ps peak in GFLOP/s for bf16 'avx512'; -1 for another ISA or a CPU without it.");
+  m.def("available_bf16_isas", &available_bf16_isas, "ISAs this CPU runs bf16 on, reference first.");
   m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
         "One thread's FMA peak in GFLOP/s for 'avx2' or 'avx512' (best of `trials` runs of 12 x `iters` FMAs); "

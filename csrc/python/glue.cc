@@ -81,7 +81,7 @@ io::WeightFile load_without_gil(Load load) {
 std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<BlockTuple>& blocks, size_t stem,
                                   size_t last, size_t num_classes, const py::object& padding, const std::string& isa,
                                   size_t threads, const std::vector<DenseTuple>& hidden,
-                                  const std::vector<std::pair<float, int32_t>>& quant) {
+                                  const std::vector<std::pair<float, int32_t>>& quant, const std::string& dtype) {
   BorrowedArrays borrowed;
   for (const auto& [name, array] : arrays) {
     borrowed.add(py::cast<std::string>(name), py::reinterpret_borrow<py::object>(array));
@@ -91,7 +91,7 @@ std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<Bloc
     require(scale > 0 && zero_point >= 0 && zero_point <= 255, "a quantized tensor needs scale > 0 and a zero point in [0, 255]");
     spec.quant.push_back({scale, zero_point});
   }
-  return std::make_unique<Model>(borrowed.map, std::move(spec), isa, threads);
+  return std::make_unique<Model>(borrowed.map, std::move(spec), isa, threads, dtype);
 }
 
 py::array_t<float> run_model(const Model& model, const py::object& x, const std::string& layout_name) {

@@ -22,7 +22,7 @@ using DenseTuple = std::pair<size_t, std::string>;                 // (units, ac
 std::unique_ptr<Model> make_model(const py::dict& arrays, const std::vector<BlockTuple>& blocks, size_t stem,
                                   size_t last, size_t num_classes, const py::object& padding, const std::string& isa,
                                   size_t threads, const std::vector<DenseTuple>& hidden,
-                                  const std::vector<std::pair<float, int32_t>>& quant);
+                                  const std::vector<std::pair<float, int32_t>>& quant, const std::string& dtype);
 py::array_t<float> run_model(const Model& model, const py::object& x, const std::string& layout);
 py::dict plan_dict(const Model& model, size_t height, size_t width);
 py::array_t<double> profile_model(const Model& model, const py::object& x, const std::string& layout, size_t repeats);

@@ -12,6 +12,7 @@
 
 #include "core/kernel_set.h"
 #include "core/packing.h"
+#include "ukernels/bf16-common.h"
 #include "core/status.h"
 #include "python/shared.h"
 #include "testing/layer_hooks.h"
@@ -25,7 +26,10 @@ namespace {
 // The kernel set of the ISA whose registry line names `name`, and that line's op.
 std::pair<KernelSet, std::string> find_ukernel(const std::string& name) {
   for (const UkernelInfo& k : list_ukernels()) {
-    if (name == k.name) return {select_kernels(k.isa), k.op};
+    if (name != k.name) continue;
+    const std::string op = k.op;
+    if (op.rfind("bf16", 0) == 0) return {select_bf16_kernels(k.isa), op.substr(4)};
+    return {select_kernels(k.isa), op};
   }
   throw Error(Status::kInvalidArgument, "no registered microkernel is named '" + name + "'");
 }
@@ -39,11 +43,11 @@ py::array_t<float> copy_of(const py::object& obj, const std::string& name, size_
   return out;
 }
 
-PackedConv pack_for_hook(const py::object& w, const py::object& b, size_t nr, bool bias_in_panels) {
+PackedConv pack_for_hook(const py::object& w, const py::object& b, size_t nr, bool bias_in_panels, bool bf16 = false) {
   BorrowedArrays arrays;
   arrays.add("weight", w);
   arrays.add("bias", b);
-  return pack_conv(arrays.map, "", arrays.map["weight"].shape, nr, bias_in_panels);
+  return pack_conv(arrays.map, "", arrays.map["weight"].shape, nr, bias_in_panels, bf16);
 }
 
 py::array_t<float> irblock(const py::object& x, const std::optional<py::object>& expand_w,
@@ -81,6 +85,13 @@ py::array_t<float> head(const py::object& x, const py::object& w, const py::obje
   return to_numpy(run_head_layer(isa, arrays.map, input.data(), shape_of(input)));
 }
 
+py::array_t<uint16_t> bf16_round(const py::object& x) {
+  const FloatArray in = as_float32(x, "x");
+  py::array_t<uint16_t> out(shape_of(in));
+  for (py::ssize_t i = 0; i < in.size(); i++) out.mutable_data()[i] = bf16::round(in.data()[i]);
+  return out;
+}
+
 // The ukernel_* hooks call one registered microkernel by name, its weights
 // packed by the engine's own packing for the kernel's nr. Each returns a copy
 // of `c` / `out` after the call (so initial values show what was kept).
@@ -99,7 +110,7 @@ py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, co
   const size_t m = in.shape(0), a_stride = in.shape(1), c_stride = acc.shape(1);
   float* cp = acc.mutable_data();
   if (op == "project") {
-    const PackedConv conv = pack_for_hook(w, b, ks.project.nr, false);
+    const PackedConv conv = pack_for_hook(w, b, ks.project.nr, false, ks.bf16);
     require(k0 + kc <= conv.k && size_t(acc.shape(0)) == m && c_stride >= conv.n, "project: bad k0/kc or c shape");
     require(start == "c" || start == "bias+src" || start == "bias" || start == "zero",
             "project: start must be 'c', 'bias+src', 'bias' or 'zero'");
@@ -109,12 +120,13 @@ py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, co
             "project: src must be shaped like c");
     const float* bias = start == "bias+src" || start == "bias" ? conv.bias.data() : nullptr;
     const float* from = start == "c" ? cp : with_src ? src_copy.data() : nullptr;
-    ks.project.fn(m, conv.n, kc, in.data(), a_stride, conv.panels.data() + k0 * conv.nr, conv.panel_stride, bias,
+    require(!ks.bf16 || k0 % 2 == 0, "project: a bf16 kernel's k0 must be even (its weights come in pairs of k)");
+    ks.project.fn(m, conv.n, kc, in.data(), a_stride, conv.row(k0), conv.panel_stride, bias,
                   from, cp, c_stride);
     return acc;
   }
   require(op == "expand" || op == "head", "'" + name + "' is a " + op + " kernel, not a GEMM");
-  const PackedConv conv = pack_for_hook(w, b, op == "expand" ? ks.expand.nr : ks.head.nr, true);
+  const PackedConv conv = pack_for_hook(w, b, op == "expand" ? ks.expand.nr : ks.head.nr, true, ks.bf16);
   require(k0 == 0 && kc == conv.k, op + ": kc must be w.shape[1] and k0 0");
   if (op == "head") {
     require(acc.shape(0) == 1 && size_t(acc.shape(1)) == conv.n, "head: c must be (1, nc)");
@@ -272,4 +284,7 @@ PYBIND11_MODULE(_test_hooks, m) {
         py::arg("bias"), py::arg("in_scale"), py::arg("out_scale"), py::arg("out"), py::arg("channels"),
         "One registered int8 depthwise microkernel.");
   m.def("int8_isas", &available_int8_isas, "ISAs this CPU runs int8 kernels on.");
+  m.def("bf16_isas", &available_bf16_isas, "ISAs this CPU runs bf16 kernels on.");
+  m.def("bf16_round", &bf16_round, py::arg("x"),
+        "x (float32) rounded to bf16 as the packing and the scalar twins do (ukernels/bf16-common.h): uint16 bits.");
 }

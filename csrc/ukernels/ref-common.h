@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "ukernels/bf16-common.h"
+
 namespace mbv2::ref {
 
 inline float relu6(float v) { return std::min(std::max(v, 0.0f), 6.0f); }
@@ -18,18 +20,35 @@ inline void dot_panel(size_t kc, const float* a, const float* w, float* acc) {
   }
 }
 
+// The bf16 dot_panel (ukernels.h, bf16): a's pairs rounded to bf16, times the
+// panel's packed pairs; an odd kc's last pair is (a[kc - 1], 0).
+template <size_t NR>
+inline void dot_panel_bf16(size_t kc, const float* a, const float* w, float* acc) {
+  const uint32_t* pairs = reinterpret_cast<const uint32_t*>(w);
+  for (size_t k = 0; k < kc; k += 2, pairs += NR) {
+    const uint32_t ak = bf16::pair(a[k], k + 1 < kc ? a[k + 1] : 0.0f);
+    for (size_t j = 0; j < NR; j++) acc[j] = bf16::dot_pair(acc[j], ak, pairs[j]);
+  }
+}
+
 // The biased GEMM of the expand and head kernels: for every pixel i and panel
 // of NR output channels starting at n0, acc = bias + a_i . panel; the caller's
 // epilogue(i, n0, nn, acc) consumes the nn valid channels.
-template <size_t NR, class Epilogue>
+// Bf16 = true: the bf16 panels (kc rounded up to pairs) and dot_panel_bf16.
+template <size_t NR, bool Bf16 = false, class Epilogue>
 inline void biased_gemm(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                         Epilogue epilogue) {
-  for (size_t n0 = 0; n0 < nc; n0 += NR, w += (kc + 1) * NR) {
+  const size_t rows = Bf16 ? (kc + 1) / 2 : kc;
+  for (size_t n0 = 0; n0 < nc; n0 += NR, w += (rows + 1) * NR) {
     const size_t nn = std::min(NR, nc - n0);
     for (size_t i = 0; i < m; i++) {
       float acc[NR];
       std::memcpy(acc, w, sizeof(acc));
-      dot_panel<NR>(kc, a + i * a_stride, w + NR, acc);
+      if constexpr (Bf16) {
+        dot_panel_bf16<NR>(kc, a + i * a_stride, w + NR, acc);
+      } else {
+        dot_panel<NR>(kc, a + i * a_stride, w + NR, acc);
+      }
       epilogue(i, n0, nn, acc);
     }
   }

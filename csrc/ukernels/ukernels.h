@@ -53,6 +53,18 @@ typedef void mbv2_stem_ukernel_fn(size_t wo, size_t nc, const float* const* rows
 typedef void mbv2_head_ukernel_fn(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
                                   const float* w, float* sum);
 
+// ---- bf16 (docs/design.md, bf16) ----
+// The bf16 expand, project and head kernels (registry-bf16.inc) have the
+// float32 function types above: float32 activations in and out, bias, ReLU6
+// and the residual in float32. Their weights are bf16, packed in pairs of k:
+// a panel is [nr float32 biases (expand, head)][ceil(kc / 2) rows of nr
+// pairs], pair (w[2p][n], w[2p + 1][n]) as two bf16 in 32 bits, even k in the
+// low half and zero past kc, so a row of pairs is as wide as a float32 row;
+// the projection's `w` points at pair row k0 / 2 (k0 even). The kernels round
+// a to bf16 the same way (ukernels/bf16-common.h: to nearest even) and add
+// each pair's two exact products to a float32 accumulator, the odd one first,
+// as VDPBF16PS does. kc <= 16384.
+
 // ---- int8 (docs/quantization.md) ----
 // Activations are uint8 with a zero point, weights int8, symmetric per output
 // channel; products accumulate in int32. Every int8 kernel ends in the same
@@ -103,3 +115,7 @@ typedef mbv2_qu8_dwconv3x3s1_ukernel_fn mbv2_qu8_dwconv3x3s2_ukernel_fn;
 #define MBV2_UKERNEL(isa, op, name, nr) extern "C" mbv2_##op##_ukernel_fn name;
 #include "ukernels/registry.inc"
 #undef MBV2_UKERNEL
+
+#define MBV2_BF16KERNEL(isa, op, name, nr) extern "C" mbv2_##op##_ukernel_fn name;
+#include "ukernels/registry-bf16.inc"
+#undef MBV2_BF16KERNEL

@@ -1,0 +1,146 @@
+// The bf16 GEMMs (ukernels.h, bf16) on AVX512-BF16: the float32 templates'
+// tiles and epilogues (x86-gemm.h), with VDPBF16PS in the k loop. Included
+// only by *-avx512bf16.cc files, compiled with -mavx512f -mavx512bw
+// -mavx512vl -mavx512bf16.
+//
+// A arrives as float32 (the depthwise output, the block input) and is rounded
+// to bf16 pairs here, a block of rows at a time into a stack buffer, once per
+// call: rounding inside the k loop would cost three instructions per
+// broadcast, rounding per panel would repeat for every panel of the row.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ukernels/x86-avx512.h"
+#include "ukernels/x86-gemm.h"
+
+namespace mbv2::x86 {
+namespace {
+
+using S = Avx512;
+
+// 32 KB of bf16 pairs: a whole expand row (112 pixels x 24 channels) or
+// project tile fits in one block; the classifier's 1 x 1280 as well.
+constexpr size_t kPairBufferWords = 8192;
+
+// Rows i0 .. i0 + rows of a, rounded to bf16 pairs (VCVTNE2PS2BF16: ukernels/
+// bf16-common.h); each row of `pairs` words, an odd kc's last pair (a, 0).
+inline void round_rows(const float* a, size_t a_stride, size_t rows, size_t kc, uint32_t* out) {
+  const size_t pairs = (kc + 1) / 2;
+  for (size_t r = 0; r < rows; r++, a += a_stride, out += pairs) {
+    for (size_t k = 0; k < kc; k += 32) {
+      const size_t left = kc - k;
+      const __m512 lo = load_lanes<S>(a + k, left);
+      const __m512 hi = left > 16 ? load_lanes<S>(a + k + 16, left - 16) : S::zero();
+      const __m512i packed = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+      const size_t words = std::min<size_t>(16, (left + 1) / 2);
+      _mm512_mask_storeu_epi32(out + k / 2, _cvtu32_mask16(words == 16 ? 0xffff : (1u << words) - 1), packed);
+    }
+  }
+}
+
+// Runs body(i0, rows, a_pairs, pairs) over blocks of m rows rounded by
+// round_rows; pairs <= kPairBufferWords (ukernels.h: kc <= 16384).
+template <class Body>
+inline void for_each_row_block(size_t m, size_t kc, const float* a, size_t a_stride, Body body) {
+  alignas(64) uint32_t buffer[kPairBufferWords];
+  const size_t pairs = (kc + 1) / 2, block = std::max<size_t>(1, kPairBufferWords / std::max<size_t>(pairs, 1));
+  for (size_t i0 = 0; i0 < m; i0 += block) {
+    const size_t rows = std::min(block, m - i0);
+    round_rows(a + i0 * a_stride, a_stride, rows, kc, buffer);
+    body(i0, rows, buffer, pairs);
+  }
+}
+
+// acc[r][v] += the dot product of row r's pairs with the panel's, pair by
+// pair: the float32 mac's loop with one VDPBF16PS (two k) per FMA.
+template <size_t NR, size_t R, size_t C>
+inline void mac_bf16(__m512 (&acc)[R][C], size_t pairs, const uint32_t* a, size_t a_pairs, const float* w) {
+  constexpr size_t kLineFloats = 64 / sizeof(float);
+  for (size_t p = 0; p < pairs; p++, w += NR) {
+    for (size_t l = 0; l < NR; l += kLineFloats) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchRows * NR + l), _MM_HINT_T0);
+    }
+    __m512bh vw[C];
+#pragma GCC unroll 4
+    for (size_t v = 0; v < C; v++) vw[v] = (__m512bh)_mm512_loadu_ps(w + v * S::kLanes);
+#pragma GCC unroll 16
+    for (size_t r = 0; r < R; r++) {
+      const __m512bh va = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * a_pairs + p]));
+#pragma GCC unroll 4
+      for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], va, vw[v]);
+    }
+  }
+}
+
+template <size_t MR, size_t NV>
+inline void bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                              float* c, size_t c_stride) {
+  constexpr size_t NR = NV * S::kLanes;
+  for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
+    for_each_tile<S, MR, NV>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+                                                                const float* panel) {
+      __m512 acc[tr][cols];
+      load_bias<S>(acc, panel);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR);
+      store_relu6<S>(acc, c + (i0 + i) * c_stride + n0, c_stride, nn);
+    });
+  });
+}
+
+// As project_acc (x86-gemm.h): the accumulators start as bias + src.
+template <size_t MR, size_t NV>
+inline void bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                             size_t w_panel_stride, const float* bias, const float* src, float* c, size_t c_stride) {
+  constexpr size_t NR = NV * S::kLanes;
+  for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
+    for_each_tile<S, MR, NV>(rows, nc, w, w_panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+                                                              const float* panel) {
+      const size_t row0 = i0 + i;
+      float* ci = c + row0 * c_stride + n0;
+      __m512 acc[tr][cols];
+      for (size_t v = 0; v < cols; v++) {
+        const size_t live = nn - v * S::kLanes;
+        const __m512 vbias = bias ? load_lanes<S>(bias + n0 + v * S::kLanes, live) : S::zero();
+        for (size_t r = 0; r < tr; r++) {
+          if (!src) {
+            acc[r][v] = vbias;
+            continue;
+          }
+          const __m512 vsrc = load_lanes<S>(src + (row0 + r) * c_stride + n0 + v * S::kLanes, live);
+          acc[r][v] = bias ? S::add(vbias, vsrc) : vsrc;
+        }
+      }
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel);
+      for (size_t r = 0; r < tr; r++) {
+        for (size_t v = 0; v < cols; v++) store_lanes<S>(ci + r * c_stride + v * S::kLanes, acc[r][v], nn - v * S::kLanes);
+      }
+    });
+  });
+}
+
+template <size_t MR, size_t NV>
+inline void bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                   float* sum) {
+  constexpr size_t NR = NV * S::kLanes;
+  for_each_row_block(m, kc, a, a_stride, [&](size_t, size_t rows, const uint32_t* ab, size_t pairs) {
+    for_each_tile<S, MR, NV>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+                                                                const float* panel) {
+      __m512 acc[tr][cols];
+      load_bias<S>(acc, panel);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR);
+      const __m512 vmin = S::zero(), vmax = S::set1(6.0f);
+      for (size_t v = 0; v < cols; v++) {
+        float* sv = sum + n0 + v * S::kLanes;
+        const size_t live = nn - v * S::kLanes;
+        __m512 vsum = load_lanes<S>(sv, live);
+        for (size_t r = 0; r < tr; r++) vsum = S::add(vsum, S::clamp(acc[r][v], vmin, vmax));
+        store_lanes<S>(sv, vsum, live);
+      }
+    });
+  });
+}
+
+}  // namespace
+}  // namespace mbv2::x86
