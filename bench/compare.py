@@ -4,6 +4,7 @@
     python bench/compare.py --quick            # 5 repetitions: proves it works, measures little
     python bench/compare.py --cases w1.0-224-b1-t1 w1.0-224-b8-t2 --memory
     python bench/compare.py --quick --cases int8-w0.35-224-b1-t1 int8-w1.0-224-b1-t1
+    python bench/compare.py --cases bf16-w1.0-224-b1-t1 bf16-w1.0-224-b1-t2 bf16-w1.0-224-b8-t2
 
 For each case every provider is built from the same weights, checked against
 PyTorch eager, then timed interleaved: each repetition times every provider
@@ -20,6 +21,12 @@ quantized from the same float weights with the same calibration inputs
 precision; their tables add each provider's max |logit error| against PyTorch
 eager float32 and its top-1 agreement on the timed inputs, and say whether the
 engine's int8 error is within ONNX Runtime's.
+
+The bf16 cases (`bf16-...`) run the engine's bf16 (`dtype="bf16"`) against
+OpenVINO's default precision on the same float model (the best peer there; its
+ISA column says what it resolved to, bf16 or bf16 on AMX), with the engine's
+float32 and the float32 peers as context; their tables add the same error
+columns and say whether the engine's bf16 error is within OpenVINO's default's.
 """
 from __future__ import annotations
 
@@ -40,12 +47,18 @@ import peak_memory
 from providers import CASES, PROVIDERS, Case, Runner, Unavailable, Workload, cpu_model, make_workload, ready
 
 ENGINE_INT8, ORT_INT8 = "mbv2-engine-int8", "onnxruntime-int8"
+ENGINE_BF16, OPENVINO_DEFAULT = "mbv2-engine-bf16", "openvino-default"
+# Per reduced precision, the engine's provider and the peer whose logit error against float32 it must not
+# exceed (issue 14, item 4; issue 15, item 3), and how the verdict names that peer. Their tables add the
+# error columns.
+ERROR_VERDICTS = {"int8": (ENGINE_INT8, ORT_INT8, "ONNX Runtime's"),
+                  "bf16": (ENGINE_BF16, OPENVINO_DEFAULT, "OpenVINO default's")}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def case_providers(names: list[str], case: Case) -> list[str]:
-    """The providers of `names` that run in this case's precision (float32 or int8), in order."""
+    """The providers of `names` that run in this case's precision (float32, int8 or bf16), in order."""
     return [name for name in names if PROVIDERS[name].runs_in(case)]
 
 
@@ -130,7 +143,8 @@ def summarize(w: Workload, runners: dict[str, Runner], samples: dict[str, list[f
     one the tables lead with.
     """
     medians = {name: float(np.median(s)) for name, s in samples.items()}
-    peers = [name for name in medians if PROVIDERS[name].peer]
+    case = w.case if hasattr(w.case, "precision") else Case()  # a case without one is float32
+    peers = [name for name in medians if PROVIDERS[name].is_peer(case)]
     best = min(peers, key=medians.get) if peers else None
     rows = {}
     for name, m in medians.items():
@@ -164,40 +178,45 @@ def _err(value: float) -> str:
     return f"{value:.4f}" if value >= 1e-3 else f"{value:.1e}"
 
 
-def int8_verdict(rows: dict) -> str | None:
-    """Issue 14, item 4: is the engine's int8 max |logit error| vs float32 within ONNX Runtime's int8's?"""
-    engine, ort = (rows.get(name, {}).get("vs_torch_f32") for name in (ENGINE_INT8, ORT_INT8))
-    if not engine or not ort:
+def error_verdict(precision: str, rows: dict) -> str | None:
+    """Is the engine's max |logit error| vs float32 within its reference peer's (ERROR_VERDICTS): int8 against
+    ONNX Runtime's int8 (issue 14, item 4), bf16 against OpenVINO's default (issue 15, item 3)?"""
+    if precision not in ERROR_VERDICTS:
         return None
-    verdict = "within" if engine["max_abs_error"] <= ort["max_abs_error"] else "ABOVE"
-    return (f"int8 max |logit error| vs PyTorch float32: {ENGINE_INT8} {engine['max_abs_error']:.4f}, {ORT_INT8} "
-            f"{ort['max_abs_error']:.4f} ({verdict} ONNX Runtime's; mean |error| {engine['mean_abs_error']:.4f} "
-            f"and {ort['mean_abs_error']:.4f})")
+    engine_name, peer_name, peers = ERROR_VERDICTS[precision]
+    engine, peer = (rows.get(name, {}).get("vs_torch_f32") for name in (engine_name, peer_name))
+    if not engine or not peer:
+        return None
+    verdict = "within" if engine["max_abs_error"] <= peer["max_abs_error"] else "ABOVE"
+    return (f"{precision} max |logit error| vs PyTorch float32: {engine_name} {engine['max_abs_error']:.4f}, "
+            f"{peer_name} {peer['max_abs_error']:.4f} ({verdict} {peers}; mean |error| "
+            f"{engine['mean_abs_error']:.4f} and {peer['mean_abs_error']:.4f})")
 
 
 def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str], reps: int) -> str:
     c = w.case
-    int8 = c.precision == "int8"
+    errors = c.precision in ERROR_VERDICTS  # int8 and bf16: the error columns and the verdict
+    best = {"int8": ", best peer among the peers' int8",
+            "bf16": f", best peer {OPENVINO_DEFAULT} (float32 peers as context)"}.get(c.precision, "")
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
-             f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions"
-             + (", best peer among the peers' int8" if int8 else ""),
-             f"{'provider':<22}{'ISA':<13}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
-             f"{'paired':>8}{'won':>6}{'peak MB':>9}" + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if int8 else "")]
+             f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions" + best,
+             f"{'provider':<22}{'ISA':<16}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
+             f"{'paired':>8}{'won':>6}{'peak MB':>9}" + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if errors else "")]
     for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
         ratio = f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-"
         paired = f"{r['paired_vs_best_peer']:.2f}x" if r.get("paired_vs_best_peer") else "-"
         won = f"{r['won_vs_best_peer']:.0%}" if r.get("won_vs_best_peer") is not None else "-"
         mem = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "-"
-        line = (f"{name:<22}{r['isa']:<13}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
+        line = (f"{name:<22}{r['isa']:<16}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
                 f"{r['gflops']:>9.1f}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
-        if int8:
+        if errors:
             acc = r.get("vs_torch_f32") or {}
             line += (f"{_err(acc['max_abs_error']):>9}{_err(acc['mean_abs_error']):>9}{acc['top1_agreement']:>7.0%}"
                      if "top1_agreement" in acc else f"{'-':>9}{'-':>9}{'-':>7}")
         lines.append(line)
     lines += [f"{name:<22}skipped: {why}" for name, why in skipped.items()]
     lines += [f"{name:<22}WRONG NUMBERS, not timed: {why}" for name, why in wrong.items()]
-    verdict = int8_verdict(rows) if int8 else None
+    verdict = error_verdict(c.precision, rows)
     if verdict:
         lines.append(verdict)
     return "\n".join(lines)
@@ -214,7 +233,10 @@ def run_case(case_name: str, names: list[str], root: Path, reps: int, warmup: fl
         from int8_peers import CALIBRATION_SAMPLES, CALIBRATION_SEED, QDQ_SETTINGS
         result["int8"] = {"calibration": {"samples": CALIBRATION_SAMPLES, "seed": CALIBRATION_SEED,
                                           "distribution": "standard normal, preprocessed NCHW"},
-                          "onnxruntime_quantize_static": QDQ_SETTINGS, "verdict": int8_verdict(rows)}
+                          "onnxruntime_quantize_static": QDQ_SETTINGS, "verdict": error_verdict("int8", rows)}
+    if w.case.precision == "bf16":
+        result["bf16"] = {"best_peer": OPENVINO_DEFAULT, "resolved": rows.get(OPENVINO_DEFAULT, {}).get("isa"),
+                          "verdict": error_verdict("bf16", rows)}
     return result
 
 
@@ -254,7 +276,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="5 repetitions instead of 30: a smoke run")
     p.add_argument("--reps", type=int, help="repetitions per provider (overrides --quick)")
     p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
-                   help=f"cases to run (default all, float32 then int8): {', '.join(CASES)}")
+                   help=f"cases to run (default all, float32, int8, then bf16): {', '.join(CASES)}")
     p.add_argument("--providers", nargs="+", choices=list(PROVIDERS), default=list(PROVIDERS),
                    metavar="NAME", help=f"providers to run (default all; each runs in the cases of its "
                                         f"precision): {', '.join(PROVIDERS)}")

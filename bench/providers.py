@@ -9,11 +9,19 @@ on it. `ready` is the one gate every benchmark goes through: build, run once,
 compare with PyTorch eager (same top-1, logits within the tolerance table), and
 only then hand the runner out for timing.
 
-A case's `precision` picks its providers: the float32 cases run the float
-engines; the int8 cases (issue 14) run the engine's int8 and the peers' own
-int8, each quantized from the same float weights on the same calibration inputs
-(`int8_peers.py`), with the engine's float32 and OpenVINO's default precision as
-context, all checked against PyTorch eager float32 with their own tolerance entry.
+A case's `precision` picks its providers (`Provider.precisions`) and, among them, the peers
+the engine is measured against (`Provider.peer_in`: "best peer" is the fastest of those):
+
+- float32: the float engines, every peer a candidate;
+- int8 (issue 14): the engine's int8 and the peers' own int8, each quantized from the same
+  float weights on the same calibration inputs (`int8_peers.py`), the int8 peers the
+  candidates, with the engine's float32 and OpenVINO's default precision as context;
+- bf16 (issue 15): the engine's bf16 (`dtype="bf16"`) against OpenVINO's default precision
+  on the float model (bf16 where the CPU has AVX512-BF16 or AMX; its ISA column says what
+  it resolved to), the one candidate, with the engine's float32 and the float32 peers as
+  context.
+
+Every provider is checked against PyTorch eager float32 with its own tolerance entry.
 
 Each runner holds its input already in the layout its engine takes (NCHW for
 torch, ONNX Runtime, OpenVINO and mbv2-engine, channels_last for that provider,
@@ -63,7 +71,7 @@ class Case:
     size: int = 224
     batch: int = 1
     threads: int = 1
-    precision: str = "float32"  # "int8": the int8 providers on the same float weights, quantized by each
+    precision: str = "float32"  # "int8": the int8 providers, each quantizing the same float weights; "bf16"
 
     @property
     def name(self) -> str:
@@ -73,10 +81,13 @@ class Case:
 
 # issue 4, item 6: the whole network at 224 (1 and 2 threads, batch 8), at 160, and at widths 0.5 and 0.35.
 # issue 14, item 5: int8 at 224 on 1 and 2 threads, batch 8 on 2 threads, and width 0.35.
+# issue 15, item 4: bf16 at 224 on 1 and 2 threads, batch 8 on 2 threads.
 CASES = {c.name: c for c in (Case(), Case(threads=2), Case(batch=8, threads=2), Case(size=160),
                              Case(width=0.5), Case(width=0.35),
                              Case(precision="int8"), Case(threads=2, precision="int8"),
-                             Case(batch=8, threads=2, precision="int8"), Case(width=0.35, precision="int8"))}
+                             Case(batch=8, threads=2, precision="int8"), Case(width=0.35, precision="int8"),
+                             Case(precision="bf16"), Case(threads=2, precision="bf16"),
+                             Case(batch=8, threads=2, precision="bf16"))}
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ class Unavailable(Exception):
 
 class Runner(NamedTuple):
     run: Callable[[], np.ndarray]
-    isa: str  # the kernels' instruction set where the engine tells it, else what the provider is
+    isa: str  # the kernels' instruction set where the engine tells it, else what the provider is (and resolved to)
     accuracy: dict | None = None  # set by `checked`: `agreement` with PyTorch eager float32
 
 
@@ -168,8 +179,9 @@ class Provider:
     needs: tuple[str, ...]  # importable modules it needs; any missing skips it
     prepare: Callable[[Workload], Path]  # writes its model file (idempotent) and returns its path
     load: Callable[[Workload, Path], Runner]
-    peer: bool = True  # False for mbv2-engine itself: "best peer" is the best of the others
     precisions: tuple[str, ...] = ("float32",)  # the cases it runs in (Case.precision)
+    # the cases in which it competes for "best peer" (the others see it as context); () for mbv2-engine itself
+    peer_in: tuple[str, ...] = ("float32",)
     tolerance: str = TOLERANCE  # its entry of the tolerance table against PyTorch eager float32
 
     def missing(self) -> list[str]:
@@ -177,6 +189,9 @@ class Provider:
 
     def runs_in(self, case: Case) -> bool:
         return case.precision in self.precisions
+
+    def is_peer(self, case: Case) -> bool:
+        return case.precision in self.peer_in
 
 
 def _importable(module: str) -> bool:
@@ -187,11 +202,15 @@ def _importable(module: str) -> bool:
 
 
 def _engine(isa: str, precision: str = "float32") -> Callable[[Workload, Path], Runner]:
+    """The engine on `path` in `precision`: float32 or int8 (which the file decides) load with dtype="fp32",
+    bf16 with dtype="bf16"; the plan must say it runs that precision."""
+    dtype = "bf16" if precision == "bf16" else "fp32"
+
     def load(w: Workload, path: Path) -> Runner:
         from mbv2_engine import DeviceError, Engine
         try:
-            engine = Engine.load(path, threads=w.case.threads, isa=isa)
-        except DeviceError as e:  # an ISA this CPU lacks
+            engine = Engine.load(path, threads=w.case.threads, isa=isa, dtype=dtype)
+        except DeviceError as e:  # an ISA this CPU lacks (bf16: AVX512-BF16)
             raise Unavailable(str(e)) from None
         plan = engine.plan_for(w.case.size, w.case.size)
         assert plan.precision == precision, f"{path.name} runs {plan.precision}, expected {precision}"
@@ -269,19 +288,30 @@ def _load_openvino(w: Workload, path: Path) -> Runner:
     return Runner(lambda: request.infer({0: x})[0], "onednn")
 
 
+def openvino_resolved(compiled) -> str:
+    """What a compiled OpenVINO model runs in: its inference precision ("bf16", "f32"), with "-amx" when
+    oneDNN picked AMX kernels for any of its layers (their `primitiveType`, e.g.
+    "brgconv_avx512_amx_1x1_bf16"; on AVX512-BF16 without AMX it reads "brgconv_avx512_1x1_bf16")."""
+    precision = openvino_precision(compiled)
+    kernels = {str(op.get_rt_info()["primitiveType"]) for op in compiled.get_runtime_model().get_ordered_ops()
+               if "primitiveType" in op.get_rt_info()}
+    return f"{precision}-amx" if any("amx" in k for k in kernels) else precision
+
+
 def _openvino_as_is(int8: bool) -> Callable[[Workload, Path], Runner]:
     """OpenVINO with no precision hint: the QDQ model (int8 where its QDQ pairs are) or the float model.
 
     On a CPU with AVX512-BF16 or AMX OpenVINO then runs bf16 wherever it does not run int8; the ISA
-    column shows what the compiled model resolved to (its INFERENCE_PRECISION_HINT property).
+    column shows what the compiled model resolved to (`openvino_resolved`: its INFERENCE_PRECISION_HINT
+    property, and whether oneDNN runs it on AMX tiles).
     """
     def load(w: Workload, path: Path) -> Runner:
         import openvino as ov
         config = {"INFERENCE_NUM_THREADS": w.case.threads, "PERFORMANCE_HINT": "LATENCY"}
         compiled = ov.Core().compile_model(str(path), "CPU", config)
-        precision = openvino_precision(compiled)
+        resolved = openvino_resolved(compiled)
         request, x = compiled.create_infer_request(), w.x
-        return Runner(lambda: request.infer({0: x})[0], f"i8+{precision}" if int8 else f"onednn-{precision}")
+        return Runner(lambda: request.infer({0: x})[0], f"i8+{resolved}" if int8 else f"onednn-{resolved}")
     return load
 
 
@@ -318,33 +348,41 @@ def _load_litert(w: Workload, path: Path) -> Runner:
     return Runner(run, "xnnpack")
 
 
-BOTH = ("float32", "int8")
-INT8 = ("int8",)
+FLOAT32, INT8, BF16 = ("float32",), ("int8",), ("bf16",)
 INT8_TOLERANCE = "int8_vs_f32"
+BF16_TOLERANCE = "bf16_vs_f32"
+FLOAT_PEER = FLOAT32 + BF16  # a float32 peer: a candidate in the float32 cases, context in the bf16 ones
 
 PROVIDERS = {p.name: p for p in (
-    Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"), peer=False,
-             precisions=BOTH),
-    Provider("mbv2-engine-ref", ("mbv2_engine._core",), attrgetter("npz"), _engine("ref"), peer=False),
-    Provider("torch-eager", (), attrgetter("torch_state"), _torch_eager(channels_last=False)),
-    Provider("torch-channels-last", (), attrgetter("torch_state"), _torch_eager(channels_last=True)),
-    Provider("torch-compile", (), attrgetter("torch_state"), _load_compiled),
-    Provider("onnxruntime", ("onnxruntime", "onnx", "onnxscript"), _onnx_file, _load_ort),
-    Provider("openvino", ("openvino", "onnx", "onnxscript"), _onnx_file, _load_openvino),
-    Provider("litert-xnnpack", ("ai_edge_litert", "flatbuffers"), _tflite_file, _load_litert),
+    Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"),
+             precisions=FLOAT32 + INT8 + BF16, peer_in=()),
+    Provider("mbv2-engine-ref", ("mbv2_engine._core",), attrgetter("npz"), _engine("ref"), peer_in=()),
+    Provider("torch-eager", (), attrgetter("torch_state"), _torch_eager(channels_last=False), precisions=FLOAT_PEER),
+    Provider("torch-channels-last", (), attrgetter("torch_state"), _torch_eager(channels_last=True),
+             precisions=FLOAT_PEER),
+    Provider("torch-compile", (), attrgetter("torch_state"), _load_compiled, precisions=FLOAT_PEER),
+    Provider("onnxruntime", ("onnxruntime", "onnx", "onnxscript"), _onnx_file, _load_ort, precisions=FLOAT_PEER),
+    Provider("openvino", ("openvino", "onnx", "onnxscript"), _onnx_file, _load_openvino, precisions=FLOAT_PEER),
+    Provider("litert-xnnpack", ("ai_edge_litert", "flatbuffers"), _tflite_file, _load_litert,
+             precisions=FLOAT_PEER),
     # int8 cases (issue 14): the engine and the peers' own int8, each quantized from the same float
     # weights on the same calibration inputs (int8_peers.py); OpenVINO's default precision on the
     # float model as context, not an int8 peer ("best peer" is the best int8 peer).
-    Provider("mbv2-engine-int8", ("mbv2_engine._core",), engine_int8_file, _engine("auto", "int8"), peer=False,
-             precisions=INT8, tolerance=INT8_TOLERANCE),
+    Provider("mbv2-engine-int8", ("mbv2_engine._core",), engine_int8_file, _engine("auto", "int8"),
+             precisions=INT8, peer_in=(), tolerance=INT8_TOLERANCE),
     Provider("onnxruntime-int8", ("onnxruntime", "onnx", "onnxscript"), lambda w: qdq_file(w, _onnx_file),
-             _load_ort, precisions=INT8, tolerance=INT8_TOLERANCE),
+             _load_ort, precisions=INT8, peer_in=INT8, tolerance=INT8_TOLERANCE),
     Provider("openvino-int8", ("openvino", "onnxruntime", "onnx", "onnxscript"), lambda w: qdq_file(w, _onnx_file),
-             _openvino_as_is(int8=True), precisions=INT8, tolerance=INT8_TOLERANCE),
+             _openvino_as_is(int8=True), precisions=INT8, peer_in=INT8, tolerance=INT8_TOLERANCE),
     Provider("litert-xnnpack-int8", ("ai_edge_litert", "flatbuffers"), tflite_int8_file, _load_litert,
-             precisions=INT8, tolerance=INT8_TOLERANCE),
+             precisions=INT8, peer_in=INT8, tolerance=INT8_TOLERANCE),
+    # bf16 cases (issue 15): the engine's bf16 on the float model, against OpenVINO's default precision
+    # on the same float model (the best peer there: what a user who keeps OpenVINO's defaults gets),
+    # with the engine's float32 and the float32 peers as context.
+    Provider("mbv2-engine-bf16", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto", "bf16"),
+             precisions=BF16, peer_in=(), tolerance=BF16_TOLERANCE),
     Provider("openvino-default", ("openvino", "onnx", "onnxscript"), _onnx_file, _openvino_as_is(int8=False),
-             peer=False, precisions=INT8, tolerance="openvino_default_vs_f32"),
+             precisions=INT8 + BF16, peer_in=BF16, tolerance="openvino_default_vs_f32"),
 )}
 
 
@@ -352,7 +390,8 @@ def check(name: str, actual: np.ndarray, expected: np.ndarray, top1: bool = True
           tolerance: str = TOLERANCE) -> None:
     """A provider's output against PyTorch eager's: values within tolerance and, for logits, the same top-1.
 
-    The int8 providers are checked with top1=False: see the reason of the "int8_vs_f32" entry.
+    The int8 and bf16 providers (and OpenVINO's default precision) are checked with top1=False: see the
+    reasons of their entries ("int8_vs_f32", "bf16_vs_f32", "openvino_default_vs_f32").
     """
     actual = np.asarray(actual)
     assert actual.shape == expected.shape, f"{name}: output shape {actual.shape} != {expected.shape}"

@@ -1,7 +1,0 @@
-// Projection 1x1 conv onto bias + residual or onto c, bf16 weights and activations, 14x32 register tile: 14 rows x 2 ZMM = 28 accumulators.
-#include "ukernels/ukernels.h"
-#include "ukernels/x86-bf16.h"
-
-void mbv2_bf16_project_acc_ukernel_14x32__avx512bf16(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, size_t w_panel_stride, const float* bias, const float* src, float* c, size_t c_stride) {
-  mbv2::x86::bf16_project_acc<14, 2>(m, nc, kc, a, a_stride, w, w_panel_stride, bias, src, c, c_stride);
-}
