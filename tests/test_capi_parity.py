@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not LIBRARY.is_file(), reason="needs the install
 
 
 class Options(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_size_t), ("isa", ctypes.c_char_p)]
+    _fields_ = [("threads", ctypes.c_size_t), ("isa", ctypes.c_char_p), ("dtype", ctypes.c_char_p)]
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,14 @@ def test_version_is_the_packages(lib):
     assert lib.mbv2_version().decode() == mbv2_engine.__version__
 
 
-@pytest.mark.parametrize("model", ["small_model_path", "head_model_path", "int8_model_path"])
-def test_logits_equal_the_python_engines(lib, model, request):
-    """Version 1, version 2 with hidden layers and fixed pads, and version 3's int8 network."""
+@pytest.mark.parametrize("model, dtype", [("small_model_path", "fp32"), ("head_model_path", "fp32"),
+                                          ("int8_model_path", "fp32"), ("small_model_path", "bf16")])
+def test_logits_equal_the_python_engines(lib, model, dtype, request):
+    """Version 1, version 2 with hidden layers and fixed pads, version 3's int8 network, and bf16."""
     path = request.getfixturevalue(model)
-    python = Engine.load(path, threads=1, isa="ref")
+    python = Engine.load(path, threads=1, isa="ref", dtype=dtype)
     engine = ctypes.c_void_p()
-    status = lib.mbv2_engine_create_from_file(str(path).encode(), ctypes.byref(Options(1, b"ref")),
+    status = lib.mbv2_engine_create_from_file(str(path).encode(), ctypes.byref(Options(1, b"ref", dtype.encode())),
                                               ctypes.byref(engine))
     assert status == 0, lib.mbv2_last_error_message()
     try:
@@ -53,3 +54,14 @@ def test_logits_equal_the_python_engines(lib, model, request):
         assert precision.value.decode() == python.precision
     finally:
         lib.mbv2_engine_destroy(engine)
+
+
+@pytest.mark.parametrize("model, dtype, status", [("small_model_path", "fp16", 1), ("int8_model_path", "bf16", 1),
+                                                  ("small_model_path", "bf16-ish", 1)])
+def test_dtypes_it_cannot_run_are_refused(lib, model, dtype, status, request):
+    """1 is MBV2_STATUS_INVALID_ARGUMENT: a dtype the CPU engine does not have, or bf16 for an int8 file."""
+    engine = ctypes.c_void_p()
+    got = lib.mbv2_engine_create_from_file(str(request.getfixturevalue(model)).encode(),
+                                           ctypes.byref(Options(1, b"ref", dtype.encode())), ctypes.byref(engine))
+    assert got == status and not engine.value
+    assert dtype in lib.mbv2_last_error_message().decode()

@@ -10,6 +10,7 @@ import pytest
 
 from mbv2_engine import Engine
 from mbv2_engine.cli import cmake_dir
+from test_capi_parity import Options  # mbv2_engine_options, field for field
 
 THREADS, RUNS = 8, 1000
 LIBRARY = cmake_dir().parents[1] / "libmbv2.so.0"
@@ -58,10 +59,6 @@ def test_python_threads_on_one_engine_match_sequential_runs(small_model_path, en
     expected = [engine.run(b) for b in batches]
     mismatches, errors = hammer(engine.run, batches, expected)
     assert not errors and not mismatches, f"{len(mismatches)} of {THREADS * RUNS} runs differ: {errors[:1]}"
-
-
-class Options(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_size_t), ("isa", ctypes.c_char_p)]
 
 
 @pytest.mark.skipif(not LIBRARY.is_file(), reason="needs the installed wheel's libmbv2 (pip install .)")

@@ -18,9 +18,10 @@ ArrayMap array_views(const io::WeightFile& file) {
 
 }  // namespace
 
-std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads) {
+std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads,
+                                  const std::string& dtype) {
   try {
-    return std::make_unique<Model>(array_views(file), file.network, isa, threads);
+    return std::make_unique<Model>(array_views(file), file.network, isa, threads, dtype);
   } catch (const Error& e) {
     // The reader accepted the file, so a format refusal here is a network the
     // core does not run (e.g. a width so small that block 0 gets a residual).

@@ -14,6 +14,7 @@ namespace mbv2::capi {
 // The core model for a validated weight file. The core's kInvalidFormat
 // refusals (a network it cannot run) say so; other errors pass unchanged. The
 // model keeps no reference to `file`.
-std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads);
+std::unique_ptr<Model> make_model(const io::WeightFile& file, const std::string& isa, std::size_t threads,
+                                  const std::string& dtype);
 
 }  // namespace mbv2::capi

@@ -72,9 +72,23 @@ void require(const void* pointer, const char* name) {
   if (pointer == nullptr) throw Error(Status::kInvalidArgument, std::string(name) + " is NULL");
 }
 
+// The core's name for a dtype ("fp32" is the Python API's name for float32).
+std::string core_dtype(const char* dtype) {
+  const std::string name = dtype != nullptr ? dtype : "fp32";
+  if (name == "fp32") return "float32";
+  if (name == "bf16") return name;
+  throw Error(Status::kInvalidArgument, "dtype must be \"fp32\" or \"bf16\", got \"" + name + "\"");
+}
+
 // Before the file is read, so a missing ISA is reported without loading the
 // weights; the core refuses it with kUnsupportedIsa, naming the ISAs it runs.
-void check_isa(const std::string& isa) { mbv2::select_kernels(isa); }
+void check_isa(const std::string& isa, const std::string& dtype) {
+  if (dtype == "bf16") {
+    mbv2::select_bf16_kernels(isa);
+  } else {
+    mbv2::select_kernels(isa);
+  }
+}
 
 size_t resolve_threads(size_t threads) {
   if (threads != 0) return threads;  // the model refuses more than kMaxThreads
@@ -91,8 +105,8 @@ void create(const mbv2_engine_options* options, mbv2_engine** engine, const std:
   mbv2_engine_options defaults;
   mbv2_engine_options_init(&defaults);
   const mbv2_engine_options& opts = options != nullptr ? *options : defaults;
-  const std::string isa = opts.isa != nullptr ? opts.isa : "auto";
-  check_isa(isa);
+  const std::string isa = opts.isa != nullptr ? opts.isa : "auto", dtype = core_dtype(opts.dtype);
+  check_isa(isa, dtype);
   const mbv2::io::WeightFile file = [&] {
     try {
       return load();
@@ -101,7 +115,7 @@ void create(const mbv2_engine_options* options, mbv2_engine** engine, const std:
     }
   }();
   try {
-    auto model = mbv2::capi::make_model(file, isa, resolve_threads(opts.threads));
+    auto model = mbv2::capi::make_model(file, isa, resolve_threads(opts.threads), dtype);
     *engine = new mbv2_engine{file.meta, std::move(model)};
   } catch (const std::bad_alloc&) {
     throw Error(Status::kOutOfMemory, source + ": out of memory while packing the weights for the kernels");
@@ -138,7 +152,7 @@ const char* mbv2_last_error_message(void) { return last_error; }
 mbv2_status mbv2_engine_options_init(mbv2_engine_options* options) {
   return guard(__func__, [&] {
     require(options, "options");
-    *options = mbv2_engine_options{0, "auto"};
+    *options = mbv2_engine_options{0, "auto", "fp32"};
   });
 }
 

@@ -207,6 +207,13 @@ std::vector<std::string> available_bf16_isas() {
 
 KernelSet select_bf16_kernels(const std::string& requested) {
   const std::vector<std::string> available = available_bf16_isas();
+  const bool known = std::any_of(std::begin(kBf16Isas), std::end(kBf16Isas),
+                                 [&](const IsaInfo& i) { return requested == i.name; });
+  if (requested != "auto" && !known) {
+    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no bf16 kernels: bf16 runs on 'avx512' (" +
+                                             kBf16Isas[1].needs + ") or 'ref'; available here: auto, " +
+                                             join(available));
+  }
   if (requested == "auto" && available.size() == 1) {
     throw Error(Status::kUnsupportedIsa, std::string("bf16 needs ") + kBf16Isas[1].needs +
                                              "; this CPU has none (isa 'ref' runs the scalar reference kernels)");

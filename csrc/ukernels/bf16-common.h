@@ -1,7 +1,10 @@
 // The bf16 kernels' arithmetic, once, in scalar form (ukernels.h says what it
 // computes): weight packing (core/packing.cc) and the scalar twins call it,
 // and the AVX512-BF16 instructions compute the same bits (Intel SDM,
-// VCVTNE2PS2BF16 and VDPBF16PS).
+// VCVTNE2PS2BF16 and VDPBF16PS; tests/test_bf16.py), with one exception:
+// VDPBF16PS also flushes float32 denormal accumulators and sums to zero,
+// which the twins do not (differences below 1e-36, where no activation of a
+// network lives).
 #pragma once
 
 #include <cstddef>

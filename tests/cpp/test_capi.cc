@@ -31,10 +31,11 @@ constexpr size_t kSide = 64;  // run() takes any size; a small one keeps the tes
 
 std::string error_message() { return mbv2_last_error_message(); }
 
-mbv2_engine* create(const std::string& path, const char* isa = "ref") {
+mbv2_engine* create(const std::string& path, const char* isa = "ref", const char* dtype = "fp32") {
   mbv2_engine_options options;
   EXPECT_EQ(mbv2_engine_options_init(&options), MBV2_STATUS_OK);
   options.isa = isa;
+  options.dtype = dtype;
   options.threads = 1;
   mbv2_engine* engine = nullptr;
   EXPECT_EQ(mbv2_engine_create_from_file(path.c_str(), &options, &engine), MBV2_STATUS_OK) << error_message();
@@ -96,10 +97,11 @@ TEST(CApi, VersionAndStatusStrings) {
 }
 
 TEST(CApi, OptionDefaults) {
-  mbv2_engine_options options{7, "x"};
+  mbv2_engine_options options{7, "x", "y"};
   ASSERT_EQ(mbv2_engine_options_init(&options), MBV2_STATUS_OK);
   EXPECT_EQ(options.threads, 0u);
   EXPECT_STREQ(options.isa, "auto");
+  EXPECT_STREQ(options.dtype, "fp32");
 }
 
 TEST(CApi, ReportsTheFilesMetadata) {
@@ -191,6 +193,40 @@ TEST(CApi, RunsAnInt8FileUnchanged) {
   expect_failure(mbv2_engine_get_precision(engine, nullptr), MBV2_STATUS_INVALID_ARGUMENT, "precision is NULL");
   mbv2_engine_destroy(float_engine);
   mbv2_engine_destroy(engine);
+}
+
+// The reference bf16 kernels run on any CPU: the option reaches the core. Its
+// accuracy is tested in Python (tests/test_bf16.py), and its logits against
+// the Python engine's (tests/test_capi_parity.py): this fixture's weights are
+// unnormalised, so its logits (up to 250) move by ~100 for a last-bit change
+// anywhere, float32's two ISAs included.
+TEST(CApi, RunsBf16WhenAsked) {
+  mbv2_engine* engine = create(model(), "ref", "bf16");
+  mbv2_engine* float_engine = create(model());
+  const char* precision = nullptr;
+  ASSERT_EQ(mbv2_engine_get_precision(engine, &precision), MBV2_STATUS_OK);
+  EXPECT_STREQ(precision, "bf16");
+  const auto x = random_images(2, kSide, kSide, 4);
+  const auto logits = run(engine, x, 2);
+  EXPECT_TRUE(std::all_of(logits.begin(), logits.end(), [](float v) { return std::isfinite(v); }));
+  EXPECT_NE(logits, run(float_engine, x, 2));
+  EXPECT_EQ(run(engine, to_nhwc(x, 2), 2, MBV2_LAYOUT_NHWC), logits);
+  mbv2_engine_destroy(float_engine);
+  mbv2_engine_destroy(engine);
+}
+
+TEST(CApiErrors, Bf16ForAnInt8FileOrAnUnknownDtypeIsInvalid) {
+  for (const auto& [path, dtype] : {std::pair<std::string, const char*>{fixture("v3_int8_0.35.npz").string(), "bf16"},
+                                    {model(), "fp16"}}) {
+    mbv2_engine_options options;
+    mbv2_engine_options_init(&options);
+    options.isa = "ref";
+    options.dtype = dtype;
+    mbv2_engine* engine = nullptr;
+    expect_failure(mbv2_engine_create_from_file(path.c_str(), &options, &engine), MBV2_STATUS_INVALID_ARGUMENT,
+                   dtype);
+    EXPECT_EQ(engine, nullptr);
+  }
 }
 
 // ---- every error status ---------------------------------------------------------

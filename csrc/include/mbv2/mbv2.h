@@ -62,6 +62,11 @@ typedef struct mbv2_engine mbv2_engine;
 typedef struct mbv2_engine_options {
   size_t threads;  /* worker threads per run, at most 256; 0 = one per hardware thread (at most 256) */
   const char* isa; /* kernel ISA: "auto" (the fastest this CPU runs), "ref", ...; NULL = "auto" */
+  /* "fp32", or "bf16": a float32 file's 1x1 convolutions and classifier in bf16
+   * on AVX512-BF16 (MBV2_STATUS_UNSUPPORTED_ISA on a CPU without it); an int8
+   * file runs in int8 and takes "fp32" only. NULL = "fp32". Fill the struct
+   * with mbv2_engine_options_init first: later versions may add fields. */
+  const char* dtype;
 } mbv2_engine_options;
 
 /* How the file says an image becomes the network's input: resize so that the
@@ -83,7 +88,7 @@ MBV2_API const char* mbv2_status_string(mbv2_status status);
  * until the next failing call on this thread; successful calls leave it. */
 MBV2_API const char* mbv2_last_error_message(void);
 
-/* Defaults: threads 0, isa "auto". */
+/* Defaults: threads 0, isa "auto", dtype "fp32". */
 MBV2_API mbv2_status mbv2_engine_options_init(mbv2_engine_options* options);
 
 /* Read and validate a weight file and repack it for the chosen kernels.

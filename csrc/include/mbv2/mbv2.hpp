@@ -33,6 +33,7 @@ inline void check(mbv2_status status) {
 struct Options {
   std::size_t threads = 0;    // 0: one per hardware thread
   std::string isa = "auto";  // "auto", "ref", ...
+  std::string dtype = "fp32";  // or "bf16" (mbv2.h, mbv2_engine_options)
 };
 
 class Engine {
@@ -114,6 +115,7 @@ class Engine {
     check(mbv2_engine_options_init(&opts));
     opts.threads = options.threads;
     opts.isa = options.isa.c_str();
+    opts.dtype = options.dtype.c_str();
     return opts;
   }
 
