@@ -33,7 +33,7 @@ from mbv2_engine import Engine, _core, _test_hooks
 from mbv2_engine.errors import DeviceError, InputError
 from mbv2_engine.export import export_random
 from test_ukernels import assert_clamp_binds, channel_classes
-from tolerances import TOLERANCES, assert_close
+from tolerances import assert_close
 
 F32 = np.float32
 KERNELS = [k for k in _core.ukernels() if k["op"].startswith("bf16")]
