@@ -201,7 +201,8 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
              f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions" + best,
              f"{'provider':<22}{'ISA':<16}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
-             f"{'paired':>8}{'won':>6}{'peak MB':>9}" + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if errors else "")]
+             f"{'paired':>8}{'won':>6}{'peak MB':>9}"
+             + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if errors else "")]
     for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
         ratio = f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-"
         paired = f"{r['paired_vs_best_peer']:.2f}x" if r.get("paired_vs_best_peer") else "-"
