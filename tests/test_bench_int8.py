@@ -23,10 +23,10 @@ INT8_PROVIDERS = {"mbv2-engine", "mbv2-engine-int8", "onnxruntime-int8", "openvi
 
 
 def test_int8_cases_are_named_apart_and_float_cases_unchanged():
-    assert list(providers.CASES) == FLOAT_CASES + INT8_CASES
+    assert list(providers.CASES)[:len(FLOAT_CASES + INT8_CASES)] == FLOAT_CASES + INT8_CASES  # bf16 cases follow
     assert all(providers.CASES[name].precision == "int8" for name in INT8_CASES)
     assert providers.Case(width=0.35, size=64, precision="int8").name == "int8-w0.35-64-b1-t1"
-    assert compare.parse_args([]).cases == FLOAT_CASES + INT8_CASES  # one command runs everything
+    assert compare.parse_args([]).cases == list(providers.CASES)  # one command runs everything
 
 
 def test_each_case_gets_the_providers_of_its_precision():
@@ -34,7 +34,8 @@ def test_each_case_gets_the_providers_of_its_precision():
     assert set(compare.case_providers(names, providers.CASES["int8-w1.0-224-b1-t1"])) == INT8_PROVIDERS
     floats = set(compare.case_providers(names, providers.CASES["w1.0-224-b1-t1"]))
     assert "mbv2-engine" in floats and "litert-xnnpack" in floats and not floats & (INT8_PROVIDERS - {"mbv2-engine"})
-    int8_peers = {n for n in INT8_PROVIDERS if providers.PROVIDERS[n].peer}
+    int8_case = providers.CASES["int8-w1.0-224-b1-t1"]
+    int8_peers = {n for n in INT8_PROVIDERS if providers.PROVIDERS[n].is_peer(int8_case)}
     assert int8_peers == {"onnxruntime-int8", "openvino-int8", "litert-xnnpack-int8"}  # "best peer" is int8
     w = SimpleNamespace(case=providers.CASES["w1.0-224-b1-t1"])
     with pytest.raises(providers.Unavailable, match="int8 cases, not float32"):
