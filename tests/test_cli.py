@@ -117,6 +117,25 @@ def test_bench_prints_the_share_of_the_measured_fma_peak(small_model_path, capsy
         assert f"GFLOP/s {isa} FMA peak)" in out and "% of 1 x " in out and "peak" in out.splitlines()[1]
 
 
+def test_dtype_bf16_reaches_classify_info_and_bench(small_model_path, images, capsys):
+    """--isa ref: the bf16 reference kernels run on any CPU, so the flag is tested everywhere."""
+    model = str(small_model_path)
+    assert main(["classify", images[0], "--model", model, "--dtype", "bf16", "--isa", "ref", "--top-k", "1"]) == 0
+    top = Engine.load(small_model_path, dtype="bf16", isa="ref").classify(images[0], top_k=1)[0]
+    assert capsys.readouterr().out.splitlines()[1].split() == [f"{top.probability:.4f}", *top.label.split()]
+    assert main(["info", model, "--dtype", "bf16", "--isa", "ref"]) == 0
+    out = capsys.readouterr().out
+    assert "bf16 on ISA ref" in out and "mbv2_bf16_expand_relu6_ukernel_1x8__ref" in out
+    assert main(["bench", model, "--dtype", "bf16", "--isa", "ref", "--repeat", "2", "--threads", "1"]) == 0
+    assert "bf16 on ISA ref" in capsys.readouterr().out
+    if "avx512" in mbv2_engine._core.available_bf16_isas():
+        assert main(["bench", model, "--dtype", "bf16", "--repeat", "2", "--threads", "1"]) == 0
+        assert "GFLOP/s avx512 bf16 (vdpbf16ps) peak)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["info", model, "--dtype", "fp16"])
+    assert info.value.code == 2 and "--dtype: invalid choice: 'fp16'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["export", "--random", "--width", "0", "-o", "x.npz"], "--width: must be a number > 0, got '0'"),
     (["export", "--random", "--width", "nan", "-o", "x.npz"], "--width: must be a number > 0, got 'nan'"),
