@@ -19,6 +19,11 @@ namespace mbv2::x86 {
 namespace {
 
 using S = Avx512;
+// The half tile (nc <= 16) takes at most 8 rows, not the float32 templates'
+// 14: 14 A-row pointers spill (single-kernel timings on Zen 5, the 16-channel
+// projection of block 0 at K = 32 and 64: 0.57-0.78 us at 8 or 10 rows,
+// 0.82-1.01 us at 14).
+constexpr size_t kMaxRows = 8;
 
 // 32 KB of bf16 pairs: a whole expand row (112 pixels x 24 channels) or
 // project tile fits in one block; the classifier's 1 x 1280 as well.
@@ -84,7 +89,7 @@ inline void bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, si
                               float* c, size_t c_stride) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
-    for_each_tile<S, MR, NV>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
@@ -100,7 +105,7 @@ inline void bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, siz
                              size_t w_panel_stride, const float* bias, const float* src, float* c, size_t c_stride) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
-    for_each_tile<S, MR, NV>(rows, nc, w, w_panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, w_panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                               const float* panel) {
       const size_t row0 = i0 + i;
       float* ci = c + row0 * c_stride + n0;
@@ -130,7 +135,7 @@ inline void bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* 
                                    float* sum) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_row_block(m, kc, a, a_stride, [&](size_t, size_t rows, const uint32_t* ab, size_t pairs) {
-    for_each_tile<S, MR, NV>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);

@@ -105,14 +105,16 @@ inline void mac(typename S::V (&acc)[R][C], size_t kc, A a, const float* w) {
 // number of vectors the panel's nn live columns need (the half tile when the
 // last panel is at most half full, e.g. the 16-channel projection of block 0).
 // A narrower tile takes proportionally more rows (7x32 -> 14x16): the same
-// accumulator registers, and one weight load shared by twice the FMAs.
-template <class S, size_t MR, size_t NV, class Body>
+// accumulator registers, and one weight load shared by twice the FMAs; at
+// most MaxRows, where each row's A pointer is one register too many.
+template <class S, size_t MR, size_t NV, size_t MaxRows = MR * NV, class Body>
 inline void for_each_tile(size_t m, size_t nc, const float* w, size_t panel_stride, Body body) {
   constexpr size_t NR = NV * S::kLanes;
   for (size_t n0 = 0; n0 < nc; n0 += NR, w += panel_stride) {
     const size_t nn = std::min(NR, nc - n0);
     with_const<NV>((nn + S::kLanes - 1) / S::kLanes, [&](auto cols) {
-      for_each_row_tile<MR * NV / cols>(m, [&](auto rows, size_t i) { body(rows, cols, i, n0, nn, w); });
+      constexpr size_t rows = MR * NV / cols;
+      for_each_row_tile<(rows < MaxRows ? rows : MaxRows)>(m, [&](auto r, size_t i) { body(r, cols, i, n0, nn, w); });
     });
   }
 }
