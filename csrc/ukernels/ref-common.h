@@ -54,6 +54,33 @@ inline void biased_gemm(size_t m, size_t nc, size_t kc, const float* a, size_t a
   }
 }
 
+// The projection twins: c = bias + src + a chunk of K (a null bias or src
+// counts as zeros). The float32 twin sums the chunk from zero and adds the
+// start last; the bf16 twin starts its accumulator from bias + src, as the
+// AVX512-BF16 kernel does, so that both add the same float32 sums in the same
+// order.
+template <size_t NR, bool Bf16>
+inline void project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                        size_t w_panel_stride, const float* bias, const float* src, float* c, size_t c_stride) {
+  for (size_t n0 = 0; n0 < nc; n0 += NR, w += w_panel_stride) {
+    const size_t nn = std::min(NR, nc - n0);
+    for (size_t i = 0; i < m; i++) {
+      float start[NR] = {}, acc[NR] = {};
+      for (size_t j = 0; j < nn; j++) {
+        const float b = bias ? bias[n0 + j] : 0.0f;
+        start[j] = src ? (bias ? b + src[i * c_stride + n0 + j] : src[i * c_stride + n0 + j]) : b;
+      }
+      if constexpr (Bf16) {
+        std::memcpy(acc, start, sizeof(acc));
+        dot_panel_bf16<NR>(kc, a + i * a_stride, w, acc);
+      } else {
+        dot_panel<NR>(kc, a + i * a_stride, w, acc);
+      }
+      for (size_t j = 0; j < nn; j++) c[i * c_stride + n0 + j] = Bf16 ? acc[j] : start[j] + acc[j];
+    }
+  }
+}
+
 // The depthwise 3x3 kernels differ only in how far one output pixel moves the
 // input window, so both twins instantiate this one loop.
 template <size_t NR, size_t Stride>
