@@ -101,7 +101,7 @@ class Engine:
         if device == "cpu" and dtype not in CPU_DTYPES:
             raise DeviceError(f"the CPU engine runs {' and '.join(CPU_DTYPES)}, got dtype={dtype!r}")
         arrays, meta, arch = wformat.load(path)
-        if meta["quantization"] and dtype != "fp32":
+        if device == "cpu" and meta["quantization"] and dtype != "fp32":
             raise InputError(f"{os.fspath(path)} is an int8 model and runs in int8, not {dtype}: "
                              "load the float model it was quantized from for another dtype")
         if device == "cuda" and meta["quantization"]:

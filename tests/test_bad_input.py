@@ -81,7 +81,7 @@ def test_wrong_input_type(small_engine):
 def test_bad_load_options(small_model_path):
     with pytest.raises(DeviceError, match="device"):
         Engine.load(small_model_path, device="tpu")
-    with pytest.raises(DeviceError, match="fp32 only"):
+    with pytest.raises(DeviceError, match="the CPU engine runs fp32 and bf16, got dtype='fp16'"):
         Engine.load(small_model_path, dtype="fp16")
     with pytest.raises(DeviceError, match="isa"):
         Engine.load(small_model_path, isa="sparc")

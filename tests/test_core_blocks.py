@@ -104,12 +104,17 @@ def test_head_matches_reference(h, w, c, last, isa):
 
 def test_registry_has_every_op_for_every_isa():
     ops = {"expand", "dwconv3x3s1", "dwconv3x3s2", "project", "stem", "head"}
-    kernels = [k for k in _core.ukernels() if not k["op"].startswith("q")]
+    kernels = [k for k in _core.ukernels() if not k["op"].startswith(("q", "bf16"))]
     for isa in ISAS:
         mine = [k for k in kernels if k["isa"] == isa]
         assert {k["op"] for k in mine} == ops
         assert all(k["name"].startswith("mbv2_f32_") and k["name"].endswith("__" + isa) and k["nr"] > 0
                    for k in mine)
+    bf16 = [k for k in _core.ukernels() if k["op"].startswith("bf16")]
+    for isa in {k["isa"] for k in bf16}:  # the GEMMs only: depthwise and stem are the float32 ISA's
+        mine = [k for k in bf16 if k["isa"] == isa]
+        assert {k["op"] for k in mine} == {"bf16expand", "bf16project", "bf16head"}
+        assert all(k["name"].startswith("mbv2_bf16_") and k["nr"] > 0 for k in mine)
 
 
 def test_int8_registry_has_every_op_for_every_isa():
