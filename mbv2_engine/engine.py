@@ -273,6 +273,7 @@ def _check_batch(x: np.ndarray, check_finite: bool) -> np.ndarray:
         raise InputError("the batch is empty (N = 0)")
     if min(h, w) < MIN_INPUT:
         raise InputError(f"input {h}x{w} is smaller than {MIN_INPUT}x{MIN_INPUT}")
+    _core.check_input_size(n, h, w)  # before any copy: a broadcast view can be far larger than its memory
     if check_finite and not np.isfinite(x).all():
         raise InputError(f"the batch holds {int(np.size(x) - np.isfinite(x).sum())} NaN or Inf values")
     return np.ascontiguousarray(x)

@@ -53,6 +53,10 @@ def test_small_pil_image(small_engine):
         small_engine.run(Image.new("RGB", (20, 40)))
 
 
+def _huge_view(shape: tuple) -> np.ndarray:
+    return np.broadcast_to(np.float32(0), shape)
+
+
 def _with(x: np.ndarray, index: tuple, value: float) -> np.ndarray:
     x[index] = value
     return x
@@ -67,6 +71,9 @@ def _with(x: np.ndarray, index: tuple, value: float) -> np.ndarray:
     (lambda: np.full((1, 3, 64, 64), np.nan, np.float32), "holds 12288 NaN"),
     (lambda: _with(np.zeros((2, 3, 64, 64), np.float32), (1, 2, 63, 63), np.inf), "holds 1 NaN or infinite"),
     (lambda: _with(np.zeros((1, 3, 64, 64), np.float32), (0, 1, 5, 0), -np.inf), "holds 1 NaN or infinite"),
+    # Broadcast views that take no memory: refused before the copy that would allocate their full size.
+    (lambda: _huge_view((2 ** 40, 3, 32, 32)), "more than 4294967296 floats"),
+    (lambda: _huge_view((1, 3, 9000, 64)), "between 32 and 8192"),
 ])
 def test_bad_batch(small_engine, make, message):
     with pytest.raises(InputError, match=message):

@@ -64,6 +64,10 @@ PYBIND11_MODULE(_core, m) {
   m.attr("MIN_INPUT") = io::kMinInput;
   m.attr("MAX_THREADS") = kMaxThreads;
   m.attr("MAX_INPUT") = io::kMaxInput;
+  m.def("check_input_size", &check_input_size, py::arg("n"), py::arg("height"), py::arg("width"),
+        "InputError unless a batch of n images of height x width is one run() takes (sides 32..8192, at most "
+        "2^32 floats): Python checks it before copying a caller's array, which may be a view far larger than "
+        "its memory.");
 
   m.def("network", &network_dict, py::arg("width_mult"), py::arg("num_classes"),
         "MobileNetV2 at a width multiplier: stem, last and blocks as (cin, t, cout, stride).");
