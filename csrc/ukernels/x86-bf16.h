@@ -64,13 +64,15 @@ inline void for_each_row_block(size_t m, size_t kc, const float* a, size_t a_str
 }
 
 // acc[r][v] += the dot product of row r's pairs with the panel's, pair by
-// pair: the float32 mac's loop with one VDPBF16PS (two k) per FMA.
+// pair: the float32 mac's loop with one VDPBF16PS (two k) per FMA, and its
+// prefetch of the next panel.
 template <size_t NR, size_t R, size_t C>
-inline void mac_bf16(__m512 (&acc)[R][C], size_t pairs, const uint32_t* a, size_t a_pairs, const float* w) {
+inline void mac_bf16(__m512 (&acc)[R][C], size_t pairs, const uint32_t* a, size_t a_pairs, const float* w,
+                     const float* next) {
   constexpr size_t kLineFloats = 64 / sizeof(float);
-  for (size_t p = 0; p < pairs; p++, w += NR) {
+  for (size_t p = 0; p < pairs; p++, w += NR, next += NR) {
     for (size_t l = 0; l < NR; l += kLineFloats) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchRows * NR + l), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T0);
     }
     __m512bh vw[C];
 #pragma GCC unroll 4
@@ -93,7 +95,7 @@ inline void bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, si
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
-      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + (pairs + 2) * NR);
       store_relu6<S>(acc, c + (i0 + i) * c_stride + n0, c_stride, nn);
     });
   });
@@ -107,25 +109,10 @@ inline void bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, siz
   for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
     for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, w_panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                               const float* panel) {
-      const size_t row0 = i0 + i;
-      float* ci = c + row0 * c_stride + n0;
       __m512 acc[tr][cols];
-      for (size_t v = 0; v < cols; v++) {
-        const size_t live = nn - v * S::kLanes;
-        const __m512 vbias = bias ? load_lanes<S>(bias + n0 + v * S::kLanes, live) : S::zero();
-        for (size_t r = 0; r < tr; r++) {
-          if (!src) {
-            acc[r][v] = vbias;
-            continue;
-          }
-          const __m512 vsrc = load_lanes<S>(src + (row0 + r) * c_stride + n0 + v * S::kLanes, live);
-          acc[r][v] = bias ? S::add(vbias, vsrc) : vsrc;
-        }
-      }
-      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel);
-      for (size_t r = 0; r < tr; r++) {
-        for (size_t v = 0; v < cols; v++) store_lanes<S>(ci + r * c_stride + v * S::kLanes, acc[r][v], nn - v * S::kLanes);
-      }
+      start_project<S>(acc, bias, src, i0 + i, c_stride, n0, nn);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel, panel + w_panel_stride);
+      store_rows<S>(acc, c + (i0 + i) * c_stride + n0, c_stride, nn);
     });
   });
 }
@@ -139,7 +126,7 @@ inline void bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* 
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
-      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + (pairs + 2) * NR);
       const __m512 vmin = S::zero(), vmax = S::set1(6.0f);
       for (size_t v = 0; v < cols; v++) {
         float* sv = sum + n0 + v * S::kLanes;

@@ -45,15 +45,6 @@ inline void store_lanes(float* p, typename S::V v, size_t n) {
   }
 }
 
-// How far ahead of the k loop the weights are prefetched, in packed rows (4 KB
-// at NR = 32). The late blocks' weights are read from L3 or DRAM once per
-// image, and the hardware prefetcher restarts at every 4 KB page, so without
-// this the first row tile of each panel waits on its loads (interleaved A/B
-// against the build without it: 4-6% off the whole network at 224, 1 thread;
-// 5% at 2 threads, at batch 8 and with the AVX2 kernels).
-// Past a panel's chunk the rows ahead are the next chunk's or the next
-// panel's: the data the next call reads.
-constexpr size_t kPrefetchRows = 32;
 
 // The vocabulary's vector register count (S::kRegisters), 32 when it does not say.
 template <class S, class = void>
@@ -63,6 +54,14 @@ struct vector_registers<S, std::void_t<decltype(S::kRegisters)>> : Const<S::kReg
 
 // acc[r][v] += sum_k *a(r, k) * w[k * NR + v * lanes]: the loop all four ops share.
 //
+// Each k also prefetches row k of `next`, the next panel (past a call's last
+// panel: the next chunk's first, or nothing of use). The late blocks' weights
+// come from L3 or DRAM once per image, so the first row tile of each panel
+// waited on its loads; the tiles of one panel run long enough to fetch the
+// next. Against prefetching 32 rows ahead in the same panel (interleaved
+// A/B, 224, one thread, Zen 5): blocks 13-15 6-7% faster and block 16 with
+// the head 6-9%, with AVX2 and AVX-512 alike, the early blocks unchanged.
+//
 // With 16 registers (AVX2) the k loop runs on a private copy of the tile
 // (Copy). On the caller's array, whose address the tile lambdas take, GCC 12
 // kept the accumulators in registers but also stored them back to the stack at
@@ -71,22 +70,22 @@ struct vector_registers<S, std::void_t<decltype(S::kRegisters)>> : Const<S::kReg
 // expand tile (bench/mca_hot_loops.py). Same FMAs in the same order: the same
 // bits. The AVX-512 build does not spill and is left as it was.
 template <class S, size_t NR, size_t R, size_t C, class A, bool Copy = (vector_registers<S>::value <= 16)>
-inline void mac(typename S::V (&acc)[R][C], size_t kc, A a, const float* w) {
+inline void mac(typename S::V (&acc)[R][C], size_t kc, A a, const float* w, const float* next) {
   if constexpr (Copy) {
     typename S::V tile[R][C];
     for (size_t r = 0; r < R; r++) {
       for (size_t v = 0; v < C; v++) tile[r][v] = acc[r][v];
     }
-    mac<S, NR, R, C, A, false>(tile, kc, a, w);
+    mac<S, NR, R, C, A, false>(tile, kc, a, w, next);
     for (size_t r = 0; r < R; r++) {
       for (size_t v = 0; v < C; v++) acc[r][v] = tile[r][v];
     }
     return;
   }
   constexpr size_t kLineFloats = 64 / sizeof(float);
-  for (size_t k = 0; k < kc; k++, w += NR) {
+  for (size_t k = 0; k < kc; k++, w += NR, next += NR) {
     for (size_t l = 0; l < NR; l += kLineFloats) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchRows * NR + l), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + l), _MM_HINT_T0);
     }
     typename S::V vw[C];
 #pragma GCC unroll 4
@@ -146,42 +145,55 @@ template <class S, size_t MR, size_t NV>
 inline void expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
                          size_t c_stride) {
   constexpr size_t NR = NV * S::kLanes;
-  for_each_tile<S, MR, NV>(m, nc, w, (kc + 1) * NR, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
-                                                        const float* panel) {
+  const size_t panel_stride = (kc + 1) * NR;
+  for_each_tile<S, MR, NV>(m, nc, w, panel_stride, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
+                                                      const float* panel) {
     typename S::V acc[rows][cols];
     load_bias<S>(acc, panel);
-    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR);
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR, panel + panel_stride + NR);
     store_relu6<S>(acc, c + i * c_stride + n0, c_stride, nn);
   });
 }
 
-// The accumulators start as bias + src (either may be null: zeros), so the
-// projection's first chunk writes its output rows once, with no pass before
-// it to initialise them (that pass took 2-3% of the network at 224).
+// The projection's accumulators for rows i.. and columns n0.. start as bias +
+// src (either may be null: zeros), so a block's first chunk writes its output
+// rows once, with no pass before it to initialise them (that pass took 2-3% of
+// the network at 224).
+template <class S, size_t R, size_t C>
+inline void start_project(typename S::V (&acc)[R][C], const float* bias, const float* src, size_t i, size_t c_stride,
+                          size_t n0, size_t nn) {
+  for (size_t v = 0; v < C; v++) {
+    const size_t live = nn - v * S::kLanes;
+    const typename S::V vbias = bias ? load_lanes<S>(bias + n0 + v * S::kLanes, live) : S::zero();
+    for (size_t r = 0; r < R; r++) {
+      if (!src) {
+        acc[r][v] = vbias;
+        continue;
+      }
+      const typename S::V vsrc = load_lanes<S>(src + (i + r) * c_stride + n0 + v * S::kLanes, live);
+      acc[r][v] = bias ? S::add(vbias, vsrc) : vsrc;
+    }
+  }
+}
+
+// Stores the nn live columns of each row of the tile.
+template <class S, size_t R, size_t C>
+inline void store_rows(typename S::V (&acc)[R][C], float* c, size_t c_stride, size_t nn) {
+  for (size_t r = 0; r < R; r++) {
+    for (size_t v = 0; v < C; v++) store_lanes<S>(c + r * c_stride + v * S::kLanes, acc[r][v], nn - v * S::kLanes);
+  }
+}
+
 template <class S, size_t MR, size_t NV>
 inline void project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                         size_t w_panel_stride, const float* bias, const float* src, float* c, size_t c_stride) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_tile<S, MR, NV>(m, nc, w, w_panel_stride, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
                                                          const float* panel) {
-    float* ci = c + i * c_stride + n0;
     typename S::V acc[rows][cols];
-    for (size_t v = 0; v < cols; v++) {
-      const size_t live = nn - v * S::kLanes;
-      const typename S::V vbias = bias ? load_lanes<S>(bias + n0 + v * S::kLanes, live) : S::zero();
-      for (size_t r = 0; r < rows; r++) {
-        if (!src) {
-          acc[r][v] = vbias;
-          continue;
-        }
-        const typename S::V vsrc = load_lanes<S>(src + (i + r) * c_stride + n0 + v * S::kLanes, live);
-        acc[r][v] = bias ? S::add(vbias, vsrc) : vsrc;
-      }
-    }
-    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel);
-    for (size_t r = 0; r < rows; r++) {
-      for (size_t v = 0; v < cols; v++) store_lanes<S>(ci + r * c_stride + v * S::kLanes, acc[r][v], nn - v * S::kLanes);
-    }
+    start_project<S>(acc, bias, src, i, c_stride, n0, nn);
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel, panel + w_panel_stride);
+    store_rows<S>(acc, c + i * c_stride + n0, c_stride, nn);
   });
 }
 
@@ -191,11 +203,12 @@ template <class S, size_t MR, size_t NV>
 inline void head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                               float* sum) {
   constexpr size_t NR = NV * S::kLanes;
-  for_each_tile<S, MR, NV>(m, nc, w, (kc + 1) * NR, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
-                                                        const float* panel) {
+  const size_t panel_stride = (kc + 1) * NR;
+  for_each_tile<S, MR, NV>(m, nc, w, panel_stride, [&](auto rows, auto cols, size_t i, size_t n0, size_t nn,
+                                                      const float* panel) {
     typename S::V acc[rows][cols];
     load_bias<S>(acc, panel);
-    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR);
+    mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR, panel + panel_stride + NR);
     // Made after the k loop: held across it, the bounds cost the AVX2 6x16
     // tile (16 registers) an accumulator, spilled and reloaded at every k.
     const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
@@ -226,7 +239,8 @@ inline void stem3x3s2_relu6(size_t wo, size_t nc, const float* const* rows, cons
     }
     typename S::V acc[tile_rows][cols];
     load_bias<S>(acc, panel);
-    mac<S, NR>(acc, kTaps, [&](size_t r, size_t k) { return taps[k] + r * 6; }, panel + NR);
+    mac<S, NR>(acc, kTaps, [&](size_t r, size_t k) { return taps[k] + r * 6; }, panel + NR,
+               panel + (kTaps + 1) * NR + NR);
     store_relu6<S>(acc, out + i * out_pixel_stride + n0, out_pixel_stride, nn);
   });
 }
