@@ -10,7 +10,8 @@ For each case every provider is built from the same weights, checked against
 PyTorch eager, then timed interleaved: each repetition times every provider
 once, in a freshly shuffled order, so drift on a shared machine hits them all
 alike and no provider always follows the same one. Prints a table per case
-(median ms, images/s, GFLOP/s, ratio to the best peer's median, the median
+(median ms, images/s, GFLOP/s and its share of the core's measured peak for the
+case's precision times the threads, ratio to the best peer's median, the median
 per-repetition ratio and the share of repetitions won against it, with
 --memory the peak memory growth of load plus inference) and saves everything
 as JSON under bench/results/. Exits 1 if a provider gave wrong numbers.
@@ -55,6 +56,18 @@ ERROR_VERDICTS = {"int8": (ENGINE_INT8, ORT_INT8, "ONNX Runtime's"),
                   "bf16": (ENGINE_BF16, OPENVINO_DEFAULT, "OpenVINO default's")}
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The peak each case's GFLOP/s is a share of: this core's single-thread peak for the case's precision,
+# measured by the core (mbv2_engine.fma_peak), the best over these ISAs, times the case's threads. The
+# FMA peak for float32, vdpbf16ps for bf16, vpdpbusd (GOP/s) for int8; none on a CPU without them.
+PEAK_ISAS = {"float32": ("avx512", "avx2"), "bf16": ("avx512",), "int8": ("avx512", "avxvnni")}
+
+
+def core_peak(precision: str) -> tuple[float, str] | None:
+    """(GFLOP/s of one thread, the ISA) of this CPU's best peak for `precision`, or None."""
+    from mbv2_engine.fma_peak import peak_gflops
+
+    peaks = [(p, isa) for isa in PEAK_ISAS[precision] if (p := peak_gflops(isa, precision))]
+    return max(peaks, default=None)
 
 
 def case_providers(names: list[str], case: Case) -> list[str]:
@@ -146,10 +159,12 @@ def summarize(w: Workload, runners: dict[str, Runner], samples: dict[str, list[f
     case = w.case if hasattr(w.case, "precision") else Case()  # a case without one is float32
     peers = [name for name in medians if PROVIDERS[name].is_peer(case)]
     best = min(peers, key=medians.get) if peers else None
+    peak = core_peak(case.precision)
     rows = {}
     for name, m in medians.items():
         row = {"isa": runners[name].isa, "median_ms": 1e3 * m, "images_per_s": w.case.batch / m,
-               "gflops": w.gflops(m), "vs_best_peer": None, "paired_vs_best_peer": None, "won_vs_best_peer": None,
+               "gflops": w.gflops(m), "share_of_peak": w.gflops(m) / (peak[0] * case.threads) if peak else None,
+               "vs_best_peer": None, "paired_vs_best_peer": None, "won_vs_best_peer": None,
                # the checked output against PyTorch eager float32 (max |error|, top-1 agreement)
                "vs_torch_f32": getattr(runners[name], "accuracy", None),
                "samples_ms": [1e3 * s for s in samples[name]]}
@@ -198,9 +213,14 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
     errors = c.precision in ERROR_VERDICTS  # int8 and bf16: the error columns and the verdict
     best = {"int8": ", best peer among the peers' int8",
             "bf16": f", best peer {OPENVINO_DEFAULT} (float32 peers as context)"}.get(c.precision, "")
+    peak = core_peak(c.precision)
+    unit = {"float32": "FMA", "bf16": "vdpbf16ps", "int8": "vpdpbusd"}[c.precision]
+    peak_line = (f"peak: {c.threads} x {peak[0]:.1f} GFLOP/s ({peak[1]} {unit}, measured)" if peak
+                 else f"peak: no {unit} peak on this CPU")
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
              f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions" + best,
-             f"{'provider':<22}{'ISA':<16}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'vs best peer':>14}"
+             peak_line,
+             f"{'provider':<22}{'ISA':<16}{'median ms':>10}{'images/s':>10}{'GFLOP/s':>9}{'peak':>6}{'vs best peer':>14}"
              f"{'paired':>8}{'won':>6}{'peak MB':>9}"
              + (f"{'max err':>9}{'mean err':>9}{'top-1':>7}" if errors else "")]
     for name, r in sorted(rows.items(), key=lambda item: item[1]["median_ms"]):
@@ -208,8 +228,9 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
         paired = f"{r['paired_vs_best_peer']:.2f}x" if r.get("paired_vs_best_peer") else "-"
         won = f"{r['won_vs_best_peer']:.0%}" if r.get("won_vs_best_peer") is not None else "-"
         mem = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "-"
+        share = f"{r['share_of_peak']:.0%}" if r.get("share_of_peak") is not None else "-"
         line = (f"{name:<22}{r['isa']:<16}{r['median_ms']:>10.2f}{r['images_per_s']:>10.1f}"
-                f"{r['gflops']:>9.1f}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
+                f"{r['gflops']:>9.1f}{share:>6}{ratio:>14}{paired:>8}{won:>6}{mem:>9}")
         if errors:
             acc = r.get("vs_torch_f32") or {}
             line += (f"{_err(acc['max_abs_error']):>9}{_err(acc['mean_abs_error']):>9}{acc['top1_agreement']:>7.0%}"

@@ -33,3 +33,27 @@ def test_no_peer_no_comparison():
     assert rows["mbv2-engine"]["vs_best_peer"] is None
     assert rows["mbv2-engine"]["paired_vs_best_peer"] is None
     assert rows["mbv2-engine"]["images_per_s"] == pytest.approx(8 / 1.5)
+
+
+def test_each_result_is_a_share_of_the_measured_peak(monkeypatch):
+    monkeypatch.setattr(compare, "core_peak", lambda precision: {"float32": (100.0, "avx512")}.get(precision))
+    case = compare.CASES["w1.0-224-b1-t2"]
+    w = SimpleNamespace(case=case, macs_per_image=300_000_000, gflops=lambda seconds: 50.0 / seconds)
+    rows = compare.summarize(w, {"mbv2-engine": SimpleNamespace(isa="x")}, {"mbv2-engine": [0.5, 0.5]})
+    assert rows["mbv2-engine"]["share_of_peak"] == pytest.approx(100.0 / (2 * 100.0))  # 2 threads
+    text = compare.table(w, rows, {}, {}, 2)
+    assert "peak: 2 x 100.0 GFLOP/s (avx512 FMA, measured)" in text and " 50%" in text
+    bf16 = SimpleNamespace(case=compare.CASES["bf16-w1.0-224-b1-t1"], macs_per_image=1, gflops=lambda s: 1.0)
+    rows = compare.summarize(bf16, {"mbv2-engine-bf16": SimpleNamespace(isa="x")}, {"mbv2-engine-bf16": [1.0]})
+    assert rows["mbv2-engine-bf16"]["share_of_peak"] is None
+    assert "peak: no vdpbf16ps peak on this CPU" in compare.table(bf16, rows, {}, {}, 1)
+
+
+def test_the_core_peak_is_the_best_isa_this_cpu_has():
+    from mbv2_engine import _core
+
+    peak = compare.core_peak("float32")
+    x86 = {"avx2", "avx512"} & set(_core.available_isas())
+    assert (peak is None) == (not x86)
+    if peak:
+        assert peak[1] in x86 and peak[0] > 0
