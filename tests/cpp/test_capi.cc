@@ -168,6 +168,26 @@ TEST(CApi, FromMemoryEqualsFromFile) {
   mbv2_engine_destroy(from_file);
 }
 
+// Issue 18, item 5: under LeakSanitizer (.ci/cpp-tests.sh) any engine, pool,
+// plan or arena left behind is reported; every engine gives the first's logits.
+TEST(CApi, AThousandEnginesComeAndGo) {
+  const std::vector<char> bytes = file_bytes(model());
+  const auto x = random_images(1, kSide, kSide, 5);
+  std::vector<float> first;
+  for (int i = 0; i < 1000; i++) {
+    mbv2_engine_options options;
+    mbv2_engine_options_init(&options);
+    options.threads = 1 + i % 2;  // a pool of workers started and joined every other time
+    mbv2_engine* engine = nullptr;
+    ASSERT_EQ(mbv2_engine_create_from_memory(bytes.data(), bytes.size(), &options, &engine), MBV2_STATUS_OK)
+        << error_message();
+    const auto logits = run(engine, x, 1);
+    if (first.empty()) first = logits;
+    ASSERT_EQ(logits, first) << "engine " << i;
+    mbv2_engine_destroy(engine);
+  }
+}
+
 TEST(CApi, NullOptionsMeanDefaults) {
   mbv2_engine* engine = nullptr;
   ASSERT_EQ(mbv2_engine_create_from_file(model().c_str(), nullptr, &engine), MBV2_STATUS_OK) << error_message();
