@@ -45,7 +45,6 @@ inline void store_lanes(float* p, typename S::V v, size_t n) {
   }
 }
 
-
 // The vocabulary's vector register count (S::kRegisters), 32 when it does not say.
 template <class S, class = void>
 struct vector_registers : Const<32> {};
