@@ -147,13 +147,17 @@ std::string resolve_isa(const std::string& requested, const std::vector<std::str
 
 }  // namespace
 
-std::vector<std::string> available_isas() {
+// The names in an ISA table that `runs` accepts, in the table's order.
+template <size_t N, class Runs>
+std::vector<std::string> isas_where(const IsaInfo (&table)[N], Runs runs) {
   std::vector<std::string> isas;
-  for (const IsaInfo& isa : kIsas) {
-    if (isa_supported(isa.name)) isas.emplace_back(isa.name);
+  for (const IsaInfo& isa : table) {
+    if (runs(isa.name)) isas.emplace_back(isa.name);
   }
   return isas;
 }
+
+std::vector<std::string> available_isas() { return isas_where(kIsas, isa_supported); }
 
 KernelSet select_kernels(const std::string& requested) {
   const std::string isa = resolve_isa(requested, available_isas(), kIsas, "it");
@@ -176,11 +180,7 @@ KernelSet select_kernels(const std::string& requested) {
 }
 
 std::vector<std::string> available_int8_isas() {
-  std::vector<std::string> isas;
-  for (const IsaInfo& isa : kInt8Isas) {
-    if (int8_cpu_supports(isa.name) && int8_registered(isa.name)) isas.emplace_back(isa.name);
-  }
-  return isas;
+  return isas_where(kInt8Isas, [](const std::string& isa) { return int8_cpu_supports(isa) && int8_registered(isa); });
 }
 
 QKernelSet select_qkernels(const std::string& requested) {
@@ -197,13 +197,7 @@ QKernelSet select_qkernels(const std::string& requested) {
   return ks;
 }
 
-std::vector<std::string> available_bf16_isas() {
-  std::vector<std::string> isas;
-  for (const IsaInfo& isa : kBf16Isas) {
-    if (bf16_cpu_supports(isa.name)) isas.emplace_back(isa.name);
-  }
-  return isas;
-}
+std::vector<std::string> available_bf16_isas() { return isas_where(kBf16Isas, bf16_cpu_supports); }
 
 KernelSet select_bf16_kernels(const std::string& requested) {
   const std::vector<std::string> available = available_bf16_isas();
