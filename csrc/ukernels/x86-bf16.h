@@ -91,11 +91,12 @@ inline void bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, si
                               float* c, size_t c_stride) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_row_block(m, kc, a, a_stride, [&](size_t i0, size_t rows, const uint32_t* ab, size_t pairs) {
-    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+    const size_t panel_stride = (pairs + 1) * NR;  // bias row, then the pairs
+    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
-      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + (pairs + 2) * NR);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + panel_stride + NR);
       store_relu6<S>(acc, c + (i0 + i) * c_stride + n0, c_stride, nn);
     });
   });
@@ -122,11 +123,12 @@ inline void bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* 
                                    float* sum) {
   constexpr size_t NR = NV * S::kLanes;
   for_each_row_block(m, kc, a, a_stride, [&](size_t, size_t rows, const uint32_t* ab, size_t pairs) {
-    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, (pairs + 1) * NR, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
+    const size_t panel_stride = (pairs + 1) * NR;  // bias row, then the pairs
+    for_each_tile<S, MR, NV, kMaxRows>(rows, nc, w, panel_stride, [&](auto tr, auto cols, size_t i, size_t n0, size_t nn,
                                                                 const float* panel) {
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
-      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + (pairs + 2) * NR);
+      mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + panel_stride + NR);
       const __m512 vmin = S::zero(), vmax = S::set1(6.0f);
       for (size_t v = 0; v < cols; v++) {
         float* sv = sum + n0 + v * S::kLanes;
