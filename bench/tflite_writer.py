@@ -84,6 +84,21 @@ def _out_size(n: int, stride: int, before_after=None) -> int:
     return -(-n // stride) if before_after is None else (n + sum(before_after) - 3) // stride + 1
 
 
+def _conv_options(depthwise: bool, padding: int, stride: int, relu6: bool) -> tuple:
+    """(operator code, options type, options) of a CONV_2D or DEPTHWISE_CONV_2D, ReLU6 fused or none.
+
+    The float and int8 graphs write the same options: square stride, no dilation, depth multiplier 1.
+    """
+    act = ACT.RELU6 if relu6 else ACT.NONE
+    if depthwise:
+        return (tfl.BuiltinOperator.DEPTHWISE_CONV_2D, tfl.BuiltinOptions.DepthwiseConv2DOptions,
+                tfl.DepthwiseConv2DOptionsT(padding=padding, strideW=stride, strideH=stride, depthMultiplier=1,
+                                            fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1))
+    return (tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOptions.Conv2DOptions,
+            tfl.Conv2DOptionsT(padding=padding, strideW=stride, strideH=stride, fusedActivationFunction=act,
+                               dilationWFactor=1, dilationHFactor=1))
+
+
 class _Net:
     """Emits layers onto a `_Graph`, tracking the current activation tensor and its NHWC shape."""
 
@@ -131,15 +146,7 @@ class _Net:
             self.x = self.g.op(tfl.BuiltinOperator.PAD, [self.x, pads], (n, h + top + bottom, wd + left + right, c),
                                tfl.BuiltinOptions.PadOptions, tfl.PadOptionsT())
             padding = tfl.Padding.VALID
-        act = ACT.RELU6 if relu6 else ACT.NONE
-        if depthwise:
-            code, opt_type = tfl.BuiltinOperator.DEPTHWISE_CONV_2D, tfl.BuiltinOptions.DepthwiseConv2DOptions
-            opts = tfl.DepthwiseConv2DOptionsT(padding=padding, strideW=stride, strideH=stride, depthMultiplier=1,
-                                               fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
-        else:
-            code, opt_type = tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOptions.Conv2DOptions
-            opts = tfl.Conv2DOptionsT(padding=padding, strideW=stride, strideH=stride,
-                                      fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
+        code, opt_type, opts = _conv_options(depthwise, padding, stride, relu6)
         if filt.shape[1] == 1:
             oh, ow = h, wd
         else:
@@ -304,15 +311,7 @@ class _Int8Net:
             self.x = self._out(tfl.BuiltinOperator.PAD, [self.x, pads], (n, h + 2, wd + 2, c), self.q,
                                tfl.BuiltinOptions.PadOptions, tfl.PadOptionsT())
             padding = tfl.Padding.VALID
-        act = ACT.RELU6 if relu6 else ACT.NONE
-        if depthwise:
-            code, opt_type = tfl.BuiltinOperator.DEPTHWISE_CONV_2D, tfl.BuiltinOptions.DepthwiseConv2DOptions
-            opts = tfl.DepthwiseConv2DOptionsT(padding=padding, strideW=stride, strideH=stride, depthMultiplier=1,
-                                               fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
-        else:
-            code, opt_type = tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOptions.Conv2DOptions
-            opts = tfl.Conv2DOptionsT(padding=padding, strideW=stride, strideH=stride,
-                                      fusedActivationFunction=act, dilationWFactor=1, dilationHFactor=1)
+        code, opt_type, opts = _conv_options(depthwise, padding, stride, relu6)
         oh, ow = (h, wd) if filt.shape[1] == 1 else (_out_size(h, stride, (1, 1) if stride == 2 else None),
                                                      _out_size(wd, stride, (1, 1) if stride == 2 else None))
         self.shape = (n, oh, ow, cout)
