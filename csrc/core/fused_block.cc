@@ -1,54 +1,8 @@
 #include "core/fused_block.h"
 
 #include <algorithm>
-#include <cstdint>
 
 namespace mbv2 {
-
-// Row p of the padded input (p counts the top padding) lives in slot p %
-// slots, as (w + 2) pixels of `slice` floats with zero columns either side.
-// The rows under one tile are consecutive, so they never share a slot.
-FusedBlock::Ring::Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer)
-    : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), source_(source), buffer_(buffer) {
-  static_assert(ring_slots(kTilePixels, 2) <= kMaxSlots, "a tile of kTilePixels rows must fit the ring's slots");
-}
-
-// Makes the ring hold the rows under output rows `tile`, channels c0 .. c0 +
-// cs. Within one slice, rows a previous tile left are kept: with a single
-// slice (wide rows) a thread walking consecutive rows produces each row once.
-void FusedBlock::Ring::fill(RowRange tile, size_t c0, size_t cs) {
-  if (c0 != c0_ || cs != cs_) start_slice(c0, cs);
-  for (size_t p = tile.begin * stride_; p <= (tile.end - 1) * stride_ + 2; p++) {
-    if (held_[p % slots_] == p) continue;
-    held_[p % slots_] = p;
-    float* dst = slot(p) + cs_;
-    if (p < g_.pad_top || p - g_.pad_top >= g_.h) {
-      std::fill(dst, dst + g_.w * cs_, 0.0f);  // a padding row
-    } else {
-      source_.produce(p - g_.pad_top, c0_, cs_, dst);
-    }
-  }
-}
-
-// The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding
-// with nothing before the input starts the taps one column later.
-const float* FusedBlock::Ring::tap_row(size_t oy, size_t ky) const {
-  return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_;
-}
-
-float* FusedBlock::Ring::slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
-
-// Nothing in the ring is of use to a new slice; the side columns are cleared
-// for its pixel stride (other blocks leave their own layouts).
-void FusedBlock::Ring::start_slice(size_t c0, size_t cs) {
-  c0_ = c0;
-  cs_ = cs;
-  for (size_t s = 0; s < slots_; s++) {
-    held_[s] = SIZE_MAX;
-    std::fill_n(slot(s), cs_, 0.0f);
-    std::fill_n(slot(s) + (g_.w + 1) * cs_, cs_, 0.0f);
-  }
-}
 
 FusedBlock::FusedBlock(const KernelSet& ks, const PackedBlock& block, const BlockGeometry& g, const RowSource& source,
                        const float* residual, float* out, const BlockScratch& scratch, ChannelRange hidden)
@@ -59,7 +13,8 @@ FusedBlock::FusedBlock(const KernelSet& ks, const PackedBlock& block, const Bloc
       out_(out),
       tile_(scratch.tile),
       hidden_(hidden),
-      ring_(g, block.spec.stride, source, scratch.ring) {}
+      source_(source),
+      ring_(g, block.spec.stride, scratch.ring) {}
 
 void FusedBlock::run(RowRange rows) {
   const size_t cout = block_.spec.cout;
@@ -69,7 +24,10 @@ void FusedBlock::run(RowRange rows) {
     const float* residual = residual_ ? residual_ + oy * g_.w * block_.spec.cin : nullptr;
     for (size_t c0 = hidden_.begin; c0 < hidden_.end; c0 += g_.slice) {
       const size_t cs = std::min(g_.slice, hidden_.end - c0);
-      ring_.fill(tile, c0, cs);
+      // The slice's input rows from the source; with a single slice (wide
+      // rows) those a previous tile left stay.
+      ring_.select_slice(c0, cs);
+      ring_.fill(tile, [&](size_t iy, float* dst) { source_.produce(iy, c0, cs, dst); });
       depthwise_project_tile(tile, c0, cs, residual, out);
     }
   }

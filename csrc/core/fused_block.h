@@ -13,6 +13,7 @@
 
 #include "core/kernel_set.h"
 #include "core/packing.h"
+#include "core/ring.h"
 #include "core/row_sources.h"
 #include "core/tiling.h"
 
@@ -21,11 +22,6 @@ namespace mbv2 {
 struct BlockScratch {
   float* ring;
   float* tile;
-};
-
-// Output rows [begin, end) of a block: a thread's band, or the whole image.
-struct RowRange {
-  size_t begin, end;
 };
 
 // Hidden channels [begin, end) of a block: all of them, or one half (BlockGeometry::half).
@@ -48,29 +44,6 @@ class FusedBlock {
   void run(RowRange rows);
 
  private:
-  // The depthwise input rows under one tile, for one slice of hidden channels.
-  class Ring {
-   public:
-    Ring(const BlockGeometry& g, size_t stride, const RowSource& source, float* buffer);
-    void fill(RowRange tile, size_t c0, size_t cs);
-    const float* tap_row(size_t oy, size_t ky) const;
-    size_t pixel_stride() const { return cs_; }
-
-   private:
-    // At most (kTilePixels - 1) x 2 + 3 (core/tiling.h): a tile has at most
-    // kTilePixels rows.
-    static constexpr size_t kMaxSlots = 257;
-    float* slot(size_t padded) const;
-    void start_slice(size_t c0, size_t cs);
-
-    const BlockGeometry& g_;
-    const size_t stride_, slots_;
-    const RowSource& source_;
-    float* const buffer_;
-    size_t c0_ = SIZE_MAX, cs_ = 0;
-    size_t held_[kMaxSlots];  // the padded row each slot holds, SIZE_MAX for none
-  };
-
   void depthwise_project_tile(RowRange tile, size_t c0, size_t cs, const float* residual, float* out);
 
   const KernelSet& ks_;
@@ -80,7 +53,8 @@ class FusedBlock {
   float* out_;
   float* tile_;
   ChannelRange hidden_;
-  Ring ring_;
+  const RowSource& source_;
+  Ring<float> ring_;  // the depthwise input rows under a tile, one slice of hidden channels at a time
 };
 
 // out[i] += partial[i] for i in [begin, end): the two halves' sums meet.

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
-#include "core/fused_block.h"
 #include "core/input.h"
+#include "core/ring.h"
 #include "core/row_sources.h"
 #include "core/status.h"
 #include "core/tiling.h"
@@ -37,48 +36,6 @@ uint8_t* block_out(const Plan& plan, float* arena, size_t i) {
 char* member_scratch(const Plan& plan, float* arena, size_t member) {
   return reinterpret_cast<char*>(arena) + plan.q.scratch + member * plan.q.member_stride;
 }
-
-// The depthwise input rows under one tile: every hidden channel of each row,
-// (w + 2) pixels of qstride(hidden) bytes with a zero pixel either side (the
-// input's zero point is 0), rows a previous tile of the band left kept.
-class Int8Ring {
- public:
-  Int8Ring(const BlockGeometry& g, size_t stride, size_t hidden, uint8_t* buffer)
-      : g_(g), stride_(stride), slots_(ring_slots(g.tile_rows, stride)), cs_(qstride(hidden)), buffer_(buffer) {
-    std::fill(held_, held_ + slots_, SIZE_MAX);
-    for (size_t s = 0; s < slots_; s++) {
-      std::memset(slot(s), 0, cs_);
-      std::memset(slot(s) + (g.w + 1) * cs_, 0, cs_);
-    }
-  }
-
-  // produce(iy, dst) writes input row iy's w pixels at dst.
-  template <class Produce>
-  void fill(RowRange tile, Produce produce) {
-    for (size_t p = tile.begin * stride_; p <= (tile.end - 1) * stride_ + 2; p++) {
-      if (held_[p % slots_] == p) continue;
-      held_[p % slots_] = p;
-      uint8_t* dst = slot(p) + cs_;
-      if (p < g_.pad_top || p - g_.pad_top >= g_.h) {
-        std::memset(dst, 0, g_.w * cs_);  // a padding row
-      } else {
-        produce(p - g_.pad_top, dst);
-      }
-    }
-  }
-
-  const uint8_t* tap_row(size_t oy, size_t ky) const { return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_; }
-  size_t pixel_stride() const { return cs_; }
-
- private:
-  static constexpr size_t kMaxSlots = 257;  // as FusedBlock::Ring: a tile has at most kTilePixels rows
-  uint8_t* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
-
-  const BlockGeometry& g_;
-  const size_t stride_, slots_, cs_;
-  uint8_t* const buffer_;
-  size_t held_[kMaxSlots];
-};
 
 // The stem's float32 row (ReLU6 applied) quantized with its (scale, 0):
 // q = rint(min(x / scale, hi)). Adding and subtracting 1.5 x 2^23 rounds a
@@ -194,7 +151,10 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
   const auto [begin, end] = share.band(g.ho);
   if (begin >= end) return;
   char* mine = member_scratch(plan, arena, share.index);
-  Int8Ring ring(g, b.stride, b.hidden(), reinterpret_cast<uint8_t*>(mine + plan.q.ring));
+  // The depthwise input rows under a tile: one slice of every hidden channel,
+  // pixels qstride(hidden) bytes apart.
+  Ring<uint8_t> ring(g, b.stride, reinterpret_cast<uint8_t*>(mine + plan.q.ring));
+  ring.select_slice(0, qstride(b.hidden()));
   uint8_t* tile = reinterpret_cast<uint8_t*>(mine + plan.q.tile);
   const uint8_t* in = i > 0 ? block_out(plan, arena, i - 1) : nullptr;
   uint8_t* out = block_out(plan, arena, i);
