@@ -1,6 +1,8 @@
 // Building blocks of the int8 NEON kernels (qu8-*-neon.cc, qu8-*-neondot.cc):
 // the requantization of quant-common.h on 16 channels at once, lane-exact loads
-// and stores for channel remainders, and the depthwise loop both ISAs share.
+// and stores for channel remainders, the depthwise loop both ISAs share, and
+// the GEMMs' driver (panels, 4-row tiles, requantized stores) around their k
+// loops.
 //
 // Bit-exactness with the scalar twins (ukernels.h): float(acc) * scale, then a
 // separate multiply and add for the residual (vmulq_f32 + vaddq_f32, never
@@ -208,6 +210,48 @@ inline void dwconv3x3_16c(size_t wo, size_t channels, const uint8_t* const* rows
         }
         vst1q_u8_upto(o, requant(acc, scale, residual, cc), cc);
       }
+    }
+  }
+}
+
+// The driver of both int8 GEMMs (qu8-gemm-4x16-neon.cc, qu8-gemm-4x16c4-neondot.cc;
+// the arguments are ukernels.h's): panels of 16 output channels outer, tiles of
+// 4 rows inner, each tile requantized and stored. What the two differ in:
+//   Tile: the kernel's 4 x 16 register tile, an aggregate whose one member is
+//     Acc16 acc[4] (row r's 16 channels in acc[r]), with its k steps;
+//   init(panel) -> Acc16: every row's starting accumulators for the panel (its
+//     bias, plus what the kernel's k loop needs);
+//   k_loop(tile, a0, a1, a2, a3, weights): adds the kc products of the four A
+//     rows a0..a3 and the panel's weights into tile.
+template <class Tile, class Init, class KLoop>
+inline void gemm_4x16(size_t m, size_t nc, const uint8_t* a, size_t a_stride, const void* w, size_t panel_stride,
+                      const mbv2_qu8_requant* rq, uint8_t* c, size_t c_stride, Init&& init, KLoop&& k_loop) {
+  constexpr size_t nr = 16;
+  const Requant16 requant(*rq);
+  const char* panel = static_cast<const char*>(w);
+  for (size_t n0 = 0; n0 < nc; n0 += nr, panel += panel_stride) {
+    const size_t nn = nc - n0 < nr ? nc - n0 : nr;
+    const float* scale = panel_scale(panel, nr);
+    const int8_t* wq = panel_weights(panel, nr);
+    const Acc16 vinit = init(panel);
+    for (size_t i = 0; i < m; i += 4) {
+      // Rows past m repeat the last row, so the tile never branches on m.
+      const uint8_t* a0 = a + i * a_stride;
+      const uint8_t* a1 = i + 1 < m ? a0 + a_stride : a0;
+      const uint8_t* a2 = i + 2 < m ? a1 + a_stride : a1;
+      const uint8_t* a3 = i + 3 < m ? a2 + a_stride : a2;
+      Tile tile{{vinit, vinit, vinit, vinit}};
+      k_loop(tile, a0, a1, a2, a3, wq);
+      const auto store = [&](size_t r) {  // vst1q_u8_upto: one vst1q_u8 for a whole panel
+        vst1q_u8_upto(c + (i + r) * c_stride + n0, requant(tile.acc[r], scale, requant.residual(i + r, n0), nn),
+                      nn);
+      };
+      // Rows past m (computed from a repeated pointer) are dropped here; each
+      // row by a constant index, so the tile stays in registers.
+      store(0);
+      if (m - i > 1) store(1);
+      if (m - i > 2) store(2);
+      if (m - i > 3) store(3);
     }
   }
 }

@@ -36,16 +36,6 @@ struct Tile4x16 {
     }
   }
 
-  // f(r, row r's accumulators) for the first `rows` (1..) rows only: rows past
-  // the caller's m were computed from a repeated pointer and are dropped here.
-  template <class F>
-  void for_rows(size_t rows, F f) const {
-    f(0, acc[0]);
-    if (rows > 1) f(1, acc[1]);
-    if (rows > 2) f(2, acc[2]);
-    if (rows > 3) f(3, acc[3]);
-  }
-
   // One k: the 16 weights at w against lane L of each row's activations.
   template <int L>
   void k_step(const int8_t* w, int16x4_t x0, int16x4_t x1, int16x4_t x2, int16x4_t x3) {
@@ -56,56 +46,44 @@ struct Tile4x16 {
 
 inline int16x8_t widen(uint8x8_t v) { return vreinterpretq_s16_u16(vmovl_u8(v)); }
 
+// The k loop of one tile (the driver, gemm_4x16, is neon-qu8.h's): the kc
+// products of rows a0..a3 and the panel's weights wk, k rows of 16.
+inline void k_loop(Tile4x16& tile, size_t kc, const uint8_t* a0, const uint8_t* a1, const uint8_t* a2,
+                   const uint8_t* a3, const int8_t* wk) {
+  constexpr size_t nr = 16;
+  size_t k = kc;
+  // Eight k at a time: one 8-byte load per row feeds eight by-lane steps.
+  for (; k >= 8; k -= 8, a0 += 8, a1 += 8, a2 += 8, a3 += 8, wk += 8 * nr) {
+    const int16x8_t x0 = widen(vld1_u8(a0)), x1 = widen(vld1_u8(a1));
+    const int16x8_t x2 = widen(vld1_u8(a2)), x3 = widen(vld1_u8(a3));
+    const int16x4_t x0l = vget_low_s16(x0), x1l = vget_low_s16(x1), x2l = vget_low_s16(x2), x3l = vget_low_s16(x3);
+    const int16x4_t x0h = vget_high_s16(x0), x1h = vget_high_s16(x1), x2h = vget_high_s16(x2),
+                    x3h = vget_high_s16(x3);
+    tile.k_step<0>(wk + 0 * nr, x0l, x1l, x2l, x3l);
+    tile.k_step<1>(wk + 1 * nr, x0l, x1l, x2l, x3l);
+    tile.k_step<2>(wk + 2 * nr, x0l, x1l, x2l, x3l);
+    tile.k_step<3>(wk + 3 * nr, x0l, x1l, x2l, x3l);
+    tile.k_step<0>(wk + 4 * nr, x0h, x1h, x2h, x3h);
+    tile.k_step<1>(wk + 5 * nr, x0h, x1h, x2h, x3h);
+    tile.k_step<2>(wk + 6 * nr, x0h, x1h, x2h, x3h);
+    tile.k_step<3>(wk + 7 * nr, x0h, x1h, x2h, x3h);
+  }
+  // 1..7 k left, one at a time: each row's byte broadcast (only bytes below
+  // kc are read, and only the panel's k rows).
+  for (; k != 0; k--, wk += nr) {
+    const int8x16_t vw = vld1q_s8(wk);
+    tile.k_step_dup(vmovl_s8(vget_low_s8(vw)), vmovl_s8(vget_high_s8(vw)), *a0++, *a1++, *a2++, *a3++);
+  }
+}
+
 }  // namespace
 
 void mbv2_qu8_gemm_ukernel_4x16__neon(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                       const void* w, size_t panel_stride, const mbv2_qu8_requant* rq, uint8_t* c,
                                       size_t c_stride) {
-  constexpr size_t nr = 16;
   using namespace mbv2::neon_qu8;
-  const Requant16 requant(*rq);
-  const char* panel = static_cast<const char*>(w);
-  for (size_t n0 = 0; n0 < nc; n0 += nr, panel += panel_stride) {
-    const size_t nn = nc - n0 < nr ? nc - n0 : nr;
-    const Acc16 vbias = vld_acc16(panel_bias(panel));
-    const float* scale = panel_scale(panel, nr);
-    const int8_t* wq = panel_weights(panel, nr);
-    for (size_t i = 0; i < m; i += 4) {
-      // Rows past m repeat the last row, so the tile never branches on m.
-      const uint8_t* a0 = a + i * a_stride;
-      const uint8_t* a1 = i + 1 < m ? a0 + a_stride : a0;
-      const uint8_t* a2 = i + 2 < m ? a1 + a_stride : a1;
-      const uint8_t* a3 = i + 3 < m ? a2 + a_stride : a2;
-      Tile4x16 tile{{vbias, vbias, vbias, vbias}};
-      const int8_t* wk = wq;
-      size_t k = kc;
-      // Eight k at a time: one 8-byte load per row feeds eight by-lane steps.
-      for (; k >= 8; k -= 8, a0 += 8, a1 += 8, a2 += 8, a3 += 8, wk += 8 * nr) {
-        const int16x8_t x0 = widen(vld1_u8(a0)), x1 = widen(vld1_u8(a1));
-        const int16x8_t x2 = widen(vld1_u8(a2)), x3 = widen(vld1_u8(a3));
-        const int16x4_t x0l = vget_low_s16(x0), x1l = vget_low_s16(x1), x2l = vget_low_s16(x2),
-                        x3l = vget_low_s16(x3);
-        const int16x4_t x0h = vget_high_s16(x0), x1h = vget_high_s16(x1), x2h = vget_high_s16(x2),
-                        x3h = vget_high_s16(x3);
-        tile.k_step<0>(wk + 0 * nr, x0l, x1l, x2l, x3l);
-        tile.k_step<1>(wk + 1 * nr, x0l, x1l, x2l, x3l);
-        tile.k_step<2>(wk + 2 * nr, x0l, x1l, x2l, x3l);
-        tile.k_step<3>(wk + 3 * nr, x0l, x1l, x2l, x3l);
-        tile.k_step<0>(wk + 4 * nr, x0h, x1h, x2h, x3h);
-        tile.k_step<1>(wk + 5 * nr, x0h, x1h, x2h, x3h);
-        tile.k_step<2>(wk + 6 * nr, x0h, x1h, x2h, x3h);
-        tile.k_step<3>(wk + 7 * nr, x0h, x1h, x2h, x3h);
-      }
-      // 1..7 k left, one at a time: each row's byte broadcast (only bytes below
-      // kc are read, and only the panel's k rows).
-      for (; k != 0; k--, wk += nr) {
-        const int8x16_t vw = vld1q_s8(wk);
-        tile.k_step_dup(vmovl_s8(vget_low_s8(vw)), vmovl_s8(vget_high_s8(vw)), *a0++, *a1++, *a2++, *a3++);
-      }
-      const auto store = [&](size_t r, const Acc16& acc) {  // vst1q_u8_upto: one vst1q_u8 for a whole panel
-        vst1q_u8_upto(c + (i + r) * c_stride + n0, requant(acc, scale, requant.residual(i + r, n0), nn), nn);
-      };
-      tile.for_rows(m - i, store);
-    }
-  }
+  const auto init = [](const char* panel) { return vld_acc16(panel_bias(panel)); };
+  const auto tile_k_loop = [kc](Tile4x16& tile, const uint8_t* a0, const uint8_t* a1, const uint8_t* a2,
+                                const uint8_t* a3, const int8_t* wq) { k_loop(tile, kc, a0, a1, a2, a3, wq); };
+  gemm_4x16<Tile4x16>(m, nc, a, a_stride, w, panel_stride, rq, c, c_stride, init, tile_k_loop);
 }

@@ -29,71 +29,56 @@ struct Tile4x16c4 {
       for (int q = 0; q < 4; q++) acc[r].v[q] = vdotq_lane_s32(acc[r].v[q], vw[q], x[r], L);
     }
   }
-
-  // f(r, row r's accumulators) for the first `rows` (1..) rows only: rows past
-  // the caller's m were computed from a repeated pointer and are dropped here.
-  template <class F>
-  void for_rows(size_t rows, F f) const {
-    f(0, acc[0]);
-    if (rows > 1) f(1, acc[1]);
-    if (rows > 2) f(2, acc[2]);
-    if (rows > 3) f(3, acc[3]);
-  }
 };
 
 inline int8x8_t flip8(uint8x8_t v) { return vreinterpret_s8_u8(veor_u8(v, vdup_n_u8(0x80))); }
+
+constexpr size_t nr = 16, kr = 4;
+
+// A panel's starting accumulators: bias + 128 * sum_k w[k][n], the flip's
+// correction, over its `groups` groups of 4 k.
+inline Acc16 bias_and_correction(const char* panel, size_t groups) {
+  using namespace mbv2::neon_qu8;
+  Acc16 vinit = vld_acc16(panel_bias(panel));
+  const int8x16_t vones = vdupq_n_s8(1);
+  int32x4_t vsum[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+  const int8_t* wk = panel_weights(panel, nr);
+  for (size_t g = 0; g < groups; g++, wk += nr * kr) {
+    for (int q = 0; q < 4; q++) vsum[q] = vdotq_s32(vsum[q], vld1q_s8(wk + 16 * q), vones);
+  }
+  for (int q = 0; q < 4; q++) vinit.v[q] = vaddq_s32(vinit.v[q], vshlq_n_s32(vsum[q], 7));
+  return vinit;
+}
+
+// The k loop of one tile (the driver, gemm_4x16, is neon-qu8.h's): `groups`
+// groups of 4 k of rows a0..a3, flipped, against the panel's weights wk.
+inline void k_loop(Tile4x16c4& tile, size_t groups, const uint8_t* a0, const uint8_t* a1, const uint8_t* a2,
+                   const uint8_t* a3, const int8_t* wk) {
+  using mbv2::neon_qu8::load4_u8;
+  size_t g = groups;
+  // Two groups (8 k) at a time: one 8-byte load per row feeds both.
+  for (; g >= 2; g -= 2, a0 += 8, a1 += 8, a2 += 8, a3 += 8, wk += 2 * nr * kr) {
+    const int8x8_t x0 = flip8(vld1_u8(a0)), x1 = flip8(vld1_u8(a1));
+    const int8x8_t x2 = flip8(vld1_u8(a2)), x3 = flip8(vld1_u8(a3));
+    tile.dot_group8<0>(wk, x0, x1, x2, x3);
+    tile.dot_group8<1>(wk + nr * kr, x0, x1, x2, x3);
+  }
+  // A last group: a row is readable up to kc rounded up to 4 bytes.
+  if (g != 0) {
+    const int8x8_t x0 = flip8(load4_u8(a0)), x1 = flip8(load4_u8(a1));
+    const int8x8_t x2 = flip8(load4_u8(a2)), x3 = flip8(load4_u8(a3));
+    tile.dot_group8<0>(wk, x0, x1, x2, x3);
+  }
+}
 
 }  // namespace
 
 void mbv2_qu8_gemm_ukernel_4x16c4__neondot(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                            const void* w, size_t panel_stride, const mbv2_qu8_requant* rq,
                                            uint8_t* c, size_t c_stride) {
-  constexpr size_t nr = 16, kr = 4;
-  using namespace mbv2::neon_qu8;
-  const Requant16 requant(*rq);
   const size_t groups = (kc + kr - 1) / kr;
-  const char* panel = static_cast<const char*>(w);
-  for (size_t n0 = 0; n0 < nc; n0 += nr, panel += panel_stride) {
-    const size_t nn = nc - n0 < nr ? nc - n0 : nr;
-    const float* scale = panel_scale(panel, nr);
-    const int8_t* wq = panel_weights(panel, nr);
-    // bias + 128 * sum_k w[k][n]: the flip's correction, per panel.
-    Acc16 vinit = vld_acc16(panel_bias(panel));
-    {
-      const int8x16_t vones = vdupq_n_s8(1);
-      int32x4_t vsum[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      const int8_t* wk = wq;
-      for (size_t g = 0; g < groups; g++, wk += nr * kr) {
-        for (int q = 0; q < 4; q++) vsum[q] = vdotq_s32(vsum[q], vld1q_s8(wk + 16 * q), vones);
-      }
-      for (int q = 0; q < 4; q++) vinit.v[q] = vaddq_s32(vinit.v[q], vshlq_n_s32(vsum[q], 7));
-    }
-    for (size_t i = 0; i < m; i += 4) {
-      // Rows past m repeat the last row, so the tile never branches on m.
-      const uint8_t* a0 = a + i * a_stride;
-      const uint8_t* a1 = i + 1 < m ? a0 + a_stride : a0;
-      const uint8_t* a2 = i + 2 < m ? a1 + a_stride : a1;
-      const uint8_t* a3 = i + 3 < m ? a2 + a_stride : a2;
-      Tile4x16c4 tile{{vinit, vinit, vinit, vinit}};
-      const int8_t* wk = wq;
-      size_t g = groups;
-      // Two groups (8 k) at a time: one 8-byte load per row feeds both.
-      for (; g >= 2; g -= 2, a0 += 8, a1 += 8, a2 += 8, a3 += 8, wk += 2 * nr * kr) {
-        const int8x8_t x0 = flip8(vld1_u8(a0)), x1 = flip8(vld1_u8(a1));
-        const int8x8_t x2 = flip8(vld1_u8(a2)), x3 = flip8(vld1_u8(a3));
-        tile.dot_group8<0>(wk, x0, x1, x2, x3);
-        tile.dot_group8<1>(wk + nr * kr, x0, x1, x2, x3);
-      }
-      // A last group: a row is readable up to kc rounded up to 4 bytes.
-      if (g != 0) {
-        const int8x8_t x0 = flip8(load4_u8(a0)), x1 = flip8(load4_u8(a1));
-        const int8x8_t x2 = flip8(load4_u8(a2)), x3 = flip8(load4_u8(a3));
-        tile.dot_group8<0>(wk, x0, x1, x2, x3);
-      }
-      const auto store = [&](size_t r, const Acc16& acc) {  // vst1q_u8_upto: one vst1q_u8 for a whole panel
-        vst1q_u8_upto(c + (i + r) * c_stride + n0, requant(acc, scale, requant.residual(i + r, n0), nn), nn);
-      };
-      tile.for_rows(m - i, store);
-    }
-  }
+  const auto init = [groups](const char* panel) { return bias_and_correction(panel, groups); };
+  const auto tile_k_loop = [groups](Tile4x16c4& tile, const uint8_t* a0, const uint8_t* a1, const uint8_t* a2,
+                                    const uint8_t* a3, const int8_t* wq) { k_loop(tile, groups, a0, a1, a2, a3, wq); };
+  mbv2::neon_qu8::gemm_4x16<Tile4x16c4>(m, nc, a, a_stride, w, panel_stride, rq, c, c_stride, init, tile_k_loop);
 }
