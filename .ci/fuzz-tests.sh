@@ -15,10 +15,10 @@ RUNS_CAPI=${RUNS_CAPI:-40000}
 RUNS_PYTHON=${RUNS_PYTHON:-12000}
 
 echo "== system packages (fuzzing)"
-if ! command -v clang++ >/dev/null; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends clang >/dev/null
-fi
+# Always asked for: a machine can have clang without its sanitizer and libFuzzer
+# runtimes, which Debian ships apart (libclang-rt-dev) and only recommends.
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends clang libclang-rt-dev >/dev/null
 
 echo "== libFuzzer targets (clang, ASan + UBSan)"
 cmake -S tests/fuzz -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang >/dev/null
