@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -37,7 +41,20 @@ struct X86Features {
   bool avx512_vnni = false;  // with AVX-512BW: the int8 "avx512" kernels
   bool avx_vnni = false;     // VEX-encoded VNNI on YMM (Alder Lake, Zen 5): int8 "avxvnni"
   bool avx512_bf16 = false;  // with AVX-512BW and VL: the bf16 "avx512" kernels
+  bool amx_bf16 = false;     // AMX-TILE and AMX-BF16, the tile state saved and granted: with avx512_bf16, bf16 "amx"
+  bool amx_int8 = false;     // AMX-TILE and AMX-INT8, likewise: with avx512_vnni, int8 "amx"
 };
+
+// Linux hands out the 8 KB of tile data (XFEATURE_XTILEDATA, 18) only to a
+// process that asks (ARCH_REQ_XCOMP_PERM, 0x1023); a tile instruction before
+// that faults. The grant is for the whole process and is asked for once.
+bool os_grants_tiles() {
+#if defined(__linux__)
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+  return false;
+#endif
+}
 
 X86Features detect_x86() {
   X86Features f;
@@ -54,11 +71,26 @@ X86Features detect_x86() {
   f.avx512 = zmm_state && fma && (ebx & bit_AVX512F);
   const bool bw_vl = (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL);
   f.avx512_vnni = f.avx512 && bw_vl && (ecx & bit_AVX512VNNI);
+  // CPUID.7.0:EDX bits 22, 24, 25 (AMX-BF16, AMX-TILE, AMX-INT8); XCR0 bits
+  // 17 and 18 (XTILECFG, XTILEDATA).
+  const bool tile = (edx & (1u << 24)) && (xcr0_lo & (3u << 17)) == (3u << 17);
+  const bool amx_bf16 = tile && (edx & (1u << 22)), amx_int8 = tile && (edx & (1u << 25));
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
     f.avx_vnni = f.avx2 && (eax & (1u << 4));
     f.avx512_bf16 = f.avx512 && bw_vl && (eax & (1u << 5));
   }
+  if ((f.avx512_bf16 && amx_bf16) || (f.avx512_vnni && amx_int8)) {
+    const bool granted = os_grants_tiles();
+    f.amx_bf16 = granted && f.avx512_bf16 && amx_bf16;
+    f.amx_int8 = granted && f.avx512_vnni && amx_int8;
+  }
   return f;
+}
+
+// Detected once per process: the tile grant is a system call.
+const X86Features& x86_features() {
+  static const X86Features features = detect_x86();
+  return features;
 }
 #endif
 
@@ -69,6 +101,8 @@ const IsaInfo kInt8Isas[] = {
     {"avx2", "an x86-64 CPU with AVX2 and FMA, and an OS that saves YMM state"},
     {"avxvnni", "an x86-64 CPU with AVX2, FMA and AVX-VNNI"},
     {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and VNNI, and an OS that saves ZMM state"},
+    {"amx", "an x86-64 CPU with AMX-TILE, AMX-INT8 and AVX-512F, BW, VL and VNNI, and an OS that saves "
+            "ZMM and tile state (XCR0 bits 17, 18) and grants the tiles (Linux: arch_prctl ARCH_REQ_XCOMP_PERM)"},
     {"neon", "an aarch64 CPU"},
     {"neondot", "an aarch64 CPU with the dot-product instructions (ARMv8.2 DotProd)"}};
 
@@ -83,7 +117,7 @@ bool int8_registered(const std::string& isa) {
 bool isa_supported(const std::string& isa) {
   if (isa == "ref") return true;
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avx2") return x86.avx2;
   if (isa == "avx512") return x86.avx512;
 #endif
@@ -102,9 +136,10 @@ bool isa_supported(const std::string& isa) {
 // their float kernels need.
 bool int8_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avxvnni") return x86.avx_vnni;
   if (isa == "avx512") return x86.avx512_vnni;
+  if (isa == "amx") return x86.amx_int8;
 #endif
 #if defined(__aarch64__) && defined(__linux__)
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -115,12 +150,19 @@ bool int8_cpu_supports(const std::string& isa) {
 // The bf16 ISAs, worst first, as kIsas.
 const IsaInfo kBf16Isas[] = {
     {"ref", "nothing"},
-    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and AVX512_BF16, and an OS that saves ZMM state"}};
+    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and AVX512_BF16, and an OS that saves ZMM state"},
+    {"amx", "an x86-64 CPU with AMX-TILE, AMX-BF16 and AVX-512F, BW, VL and AVX512_BF16, and an OS that saves "
+            "ZMM and tile state (XCR0 bits 17, 18) and grants the tiles (Linux: arch_prctl ARCH_REQ_XCOMP_PERM)"}};
+
+// The float32 ISA whose depthwise and stem kernels a bf16 ISA takes: "amx"
+// has tiles only for the GEMMs.
+std::string bf16_float_isa(const std::string& isa) { return isa == "amx" ? "avx512" : isa; }
 
 bool bf16_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avx512") return x86.avx512_bf16;
+  if (isa == "amx") return x86.amx_bf16;
 #endif
   return isa == "ref";
 }
@@ -204,17 +246,18 @@ KernelSet select_bf16_kernels(const std::string& requested) {
   const bool known = std::any_of(std::begin(kBf16Isas), std::end(kBf16Isas),
                                  [&](const IsaInfo& i) { return requested == i.name; });
   if (requested != "auto" && !known) {
-    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no bf16 kernels: bf16 runs on 'avx512' (" +
-                                             kBf16Isas[1].needs + ") or 'ref'; available here: auto, " +
-                                             join(available));
+    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no bf16 kernels: bf16 runs on 'amx' (" +
+                                             kBf16Isas[2].needs + "), 'avx512' (" + kBf16Isas[1].needs +
+                                             ") or 'ref'; available here: auto, " + join(available));
   }
   if (requested == "auto" && available.size() == 1) {
     throw Error(Status::kUnsupportedIsa, std::string("bf16 needs ") + kBf16Isas[1].needs +
                                              "; this CPU has none (isa 'ref' runs the scalar reference kernels)");
   }
-  KernelSet ks = select_kernels(resolve_isa(requested, available, kBf16Isas, "bf16"));
+  const std::string isa = resolve_isa(requested, available, kBf16Isas, "bf16");
+  KernelSet ks = select_kernels(bf16_float_isa(isa));
+  ks.isa = isa;
   ks.bf16 = true;
-  const std::string& isa = ks.isa;
 #define MBV2_BF16KERNEL(isa_, op, name, nr_) \
   if (isa == #isa_) ks.op = {&name, #name, nr_};
 #include "ukernels/registry-bf16.inc"
