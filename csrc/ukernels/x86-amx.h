@@ -72,7 +72,9 @@ struct U8S8Dot {};  // TDPBUSD: u8 activations x s8 weights
 // Where sum tile t (0-3) of a block lies in its 32 x 32 sums.
 constexpr size_t sum_tile_offset(size_t t) { return t / 2 * kTileRows * kSumStride + t % 2 * kTileRowBytes; }
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)
+// GCC names the -mamx-* macros __AMX_TILE__ ..., Clang __AMXTILE__ ...
+#if (defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)) || \
+    (defined(__AMXTILE__) && defined(__AMXBF16__) && defined(__AMXINT8__))
 // GCC's tile intrinsics are macros that paste the tile number into the
 // instruction (so it must be a literal), and its tileloadd names no memory
 // operand: the barrier makes the stores before a load reach memory first.
