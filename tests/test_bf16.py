@@ -462,7 +462,8 @@ def test_amx_is_refused_naming_what_it_needs(small_model_path):
     if "amx" in BF16_ISAS:
         pytest.skip("this CPU has AMX-BF16")
     with pytest.raises(DeviceError, match=r"isa 'amx' is not supported by this CPU \(bf16 needs an x86-64 CPU "
-                                          r"with AMX-TILE, AMX-BF16 .*XCR0 bits 17, 18.*ARCH_REQ_XCOMP_PERM"):
+                                          r"with AMX-TILE, AMX-BF16 .*XCR0 bits 17, 18.*ARCH_REQ_XCOMP_PERM\); "
+                                          r"this one lacks AMX-TILE, AMX-BF16.*\)"):
         Engine.load(small_model_path, dtype="bf16", isa="amx")
 
 

@@ -41,8 +41,13 @@ struct X86Features {
   bool avx512_vnni = false;  // with AVX-512BW: the int8 "avx512" kernels
   bool avx_vnni = false;     // VEX-encoded VNNI on YMM (Alder Lake, Zen 5): int8 "avxvnni"
   bool avx512_bf16 = false;  // with AVX-512BW and VL: the bf16 "avx512" kernels
-  bool amx_bf16 = false;     // AMX-TILE and AMX-BF16, the tile state saved and granted: with avx512_bf16, bf16 "amx"
-  bool amx_int8 = false;     // AMX-TILE and AMX-INT8, likewise: with avx512_vnni, int8 "amx"
+  // What "amx" needs besides avx512_bf16 (bf16) or avx512_vnni (int8), one by
+  // one, so that a refusal can say which is missing.
+  struct Amx {
+    bool tile = false, bf16 = false, int8 = false;  // CPUID.7.0:EDX bits 24, 22, 25
+    bool state = false;                             // XCR0 bits 17, 18: the OS saves XTILECFG and XTILEDATA
+    bool granted = false;                           // Linux granted XTILEDATA (asked only where the rest is there)
+  } amx;
 };
 
 // Linux hands out the 8 KB of tile data (XFEATURE_XTILEDATA, 18) only to a
@@ -71,19 +76,16 @@ X86Features detect_x86() {
   f.avx512 = zmm_state && fma && (ebx & bit_AVX512F);
   const bool bw_vl = (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL);
   f.avx512_vnni = f.avx512 && bw_vl && (ecx & bit_AVX512VNNI);
-  // CPUID.7.0:EDX bits 22, 24, 25 (AMX-BF16, AMX-TILE, AMX-INT8); XCR0 bits
-  // 17 and 18 (XTILECFG, XTILEDATA).
-  const bool tile = (edx & (1u << 24)) && (xcr0_lo & (3u << 17)) == (3u << 17);
-  const bool amx_bf16 = tile && (edx & (1u << 22)), amx_int8 = tile && (edx & (1u << 25));
+  f.amx.tile = edx & (1u << 24);
+  f.amx.bf16 = edx & (1u << 22);
+  f.amx.int8 = edx & (1u << 25);
+  f.amx.state = (xcr0_lo & (3u << 17)) == (3u << 17);
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
     f.avx_vnni = f.avx2 && (eax & (1u << 4));
     f.avx512_bf16 = f.avx512 && bw_vl && (eax & (1u << 5));
   }
-  if ((f.avx512_bf16 && amx_bf16) || (f.avx512_vnni && amx_int8)) {
-    const bool granted = os_grants_tiles();
-    f.amx_bf16 = granted && f.avx512_bf16 && amx_bf16;
-    f.amx_int8 = granted && f.avx512_vnni && amx_int8;
-  }
+  const bool bf16_ready = f.avx512_bf16 && f.amx.bf16, int8_ready = f.avx512_vnni && f.amx.int8;
+  f.amx.granted = f.amx.tile && f.amx.state && (bf16_ready || int8_ready) && os_grants_tiles();
   return f;
 }
 
@@ -93,6 +95,30 @@ const X86Features& x86_features() {
   return features;
 }
 #endif
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// What of bf16 (or int8) "amx" this CPU and OS lack, in words; empty if none.
+std::string amx_lacking([[maybe_unused]] bool bf16) {
+  std::vector<std::string> lacking;
+#if defined(__x86_64__) || defined(_M_X64)
+  const X86Features& x86 = x86_features();
+  if (!x86.amx.tile) lacking.emplace_back("AMX-TILE");
+  if (!(bf16 ? x86.amx.bf16 : x86.amx.int8)) lacking.emplace_back(bf16 ? "AMX-BF16" : "AMX-INT8");
+  if (!(bf16 ? x86.avx512_bf16 : x86.avx512_vnni)) lacking.emplace_back(bf16 ? "AVX512_BF16" : "AVX-512 VNNI");
+  if (!x86.amx.state) lacking.emplace_back("the OS's tile state (XCR0 bits 17, 18)");
+  if (lacking.empty() && !x86.amx.granted) {
+    lacking.emplace_back("the OS's grant of the tiles (arch_prctl ARCH_REQ_XCOMP_PERM refused)");
+  }
+#else
+  lacking.emplace_back("an x86-64 CPU");
+#endif
+  return join(lacking);
+}
 
 // The int8 ISAs, worst first, as kIsas; an ISA counts only once its kernels
 // are in registry-int8.inc.
@@ -139,7 +165,7 @@ bool int8_cpu_supports(const std::string& isa) {
   const X86Features& x86 = x86_features();
   if (isa == "avxvnni") return x86.avx_vnni;
   if (isa == "avx512") return x86.avx512_vnni;
-  if (isa == "amx") return x86.amx_int8;
+  if (isa == "amx") return amx_lacking(false).empty();
 #endif
 #if defined(__aarch64__) && defined(__linux__)
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -162,28 +188,24 @@ bool bf16_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   const X86Features& x86 = x86_features();
   if (isa == "avx512") return x86.avx512_bf16;
-  if (isa == "amx") return x86.amx_bf16;
+  if (isa == "amx") return amx_lacking(true).empty();
 #endif
   return isa == "ref";
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 // `requested` resolved against `available` ("auto": the last), or Error
-// kUnsupportedIsa saying why, from `known`.
+// kUnsupportedIsa saying why, from `known`, and what of it the CPU `lacks`
+// where that is known.
 template <size_t N>
 std::string resolve_isa(const std::string& requested, const std::vector<std::string>& available,
-                        const IsaInfo (&known)[N], const char* what) {
+                        const IsaInfo (&known)[N], const char* what, const std::string& lacks = "") {
   const std::string isa = requested == "auto" ? available.back() : requested;
   if (std::find(available.begin(), available.end(), isa) != available.end()) return isa;
   const auto info = std::find_if(std::begin(known), std::end(known), [&](const IsaInfo& i) { return isa == i.name; });
   const std::string why = info == std::end(known)
                               ? "unknown"
-                              : std::string("not supported by this CPU (") + what + " needs " + info->needs + ")";
+                              : std::string("not supported by this CPU (") + what + " needs " + info->needs +
+                                    (lacks.empty() ? "" : "; this one lacks " + lacks) + ")";
   throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' is " + why + "; available: auto, " + join(available));
 }
 
@@ -226,7 +248,8 @@ std::vector<std::string> available_int8_isas() {
 }
 
 QKernelSet select_qkernels(const std::string& requested) {
-  const std::string isa = resolve_isa(requested, available_int8_isas(), kInt8Isas, "int8");
+  const std::string isa = resolve_isa(requested, available_int8_isas(), kInt8Isas, "int8",
+                                      requested == "amx" ? amx_lacking(false) : "");
   QKernelSet ks;
   ks.isa = isa;
 #define MBV2_QUKERNEL(isa_, op, name, nr_, kr_) \
@@ -254,7 +277,8 @@ KernelSet select_bf16_kernels(const std::string& requested) {
     throw Error(Status::kUnsupportedIsa, std::string("bf16 needs ") + kBf16Isas[1].needs +
                                              "; this CPU has none (isa 'ref' runs the scalar reference kernels)");
   }
-  const std::string isa = resolve_isa(requested, available, kBf16Isas, "bf16");
+  const std::string isa =
+      resolve_isa(requested, available, kBf16Isas, "bf16", requested == "amx" ? amx_lacking(true) : "");
   KernelSet ks = select_kernels(bf16_float_isa(isa));
   ks.isa = isa;
   ks.bf16 = true;

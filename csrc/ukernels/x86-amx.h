@@ -265,9 +265,10 @@ inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, 
   alignas(64) uint8_t a_tiles[kMaxSteps * kStepBytes];
   T tiles;
   const auto multiply = [&](void* sums, const void* b) {
+    const char* b_rows = static_cast<const char*>(b);
     tiles.load_sums(sums);
     for (size_t t = 0, steps = steps_for(words); t < steps; t++) {
-      tiles.load_operands(a_tiles + t * kStepBytes, static_cast<const char*>(b) + step_start(t, words) * kPanelRowBytes);
+      tiles.load_operands(a_tiles + t * kStepBytes, b_rows + step_start(t, words) * kPanelRowBytes);
       tiles.dot(Dot{});
     }
     tiles.store_sums(sums);
