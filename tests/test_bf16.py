@@ -258,6 +258,17 @@ def test_amx_project_from_each_start(kernel, nc_class, m, kc, start):
     check_against_twin(kernel, gemm_case("project", m, channel_classes(32)[nc_class], kc, seed=8), start)
 
 
+@pytest.mark.parametrize("kernel", amx_kernels("bf16expand", "bf16project", "bf16head"))
+def test_amx_blocks_go_through_the_tiles(kernel):
+    """On 64 x 64 blocks the emulated TDPBF16PS (even and odd products summed apart) rounds differently
+    from VDPBF16PS somewhere, so a kernel that sent all to its AVX-512 fallback would show here; past
+    2048-byte A rows (k = 1280) it is that fallback, bit for bit."""
+    avx512 = {k["op"]: k["name"] for k in KERNELS if k["isa"] == "avx512"}[kernel["op"]]
+    for kc, tiles in ((96, True), (1280, False)):
+        case = gemm_case(kernel["op"][4:], 64, 64, kc, seed=10)
+        assert np.array_equal(run_kernel(kernel["name"], case, "bias"), run_kernel(avx512, case, "bias")) != tiles
+
+
 @pytest.mark.parametrize("kernel,start", [
     pytest.param(k, start, id=f"{k['name']}-{start}", marks=needs(k["isa"]))
     for k in KERNELS if k["isa"] != "ref" for start in (STARTS if k["op"] == "bf16project" else ["c"])])
