@@ -16,12 +16,18 @@
    and the twins keep; the comparison is the tolerance entry
    `bf16_ukernel_vs_ref`, not equality: another vendor may add a pair's two
    products in another order or with one rounding.
+   The AMX kernels too, on emulated tiles (ISA "amx-emulated", the Intel SDM's
+   TDPBF16PS: even and odd products summed apart per tile step), where this
+   CPU runs the avx512 kernels they fall back on, over their own edge classes:
+   32-row and 32-channel blocks and their remainders, K below one tile step
+   (31 k), at it, just over it (the last step stepping back), and past the
+   2048-byte A rows (the fallback); the same tolerance entry.
 3. The twins bit for bit against numpy's float32 reading of ukernels.h (bf16):
    a and w rounded to bf16, per pair of k the odd product added first, then
    the even one, from the bias (and the residual, or c).
 4. The network: bf16 near the engine's float32 (`bf16_vs_f32`) on the small
-   model and one random width-1.0 model at 224; the ref and avx512 bf16
-   engines near each other; plan and precision name bf16 and its kernels; the
+   model and one random width-1.0 model at 224; the ref and avx512 (and amx,
+   where the CPU has AMX) bf16 engines near each other; plan and precision name bf16 and its kernels; the
    bits depend on neither the thread count nor the batch.
 5. What is refused, and how it is said.
 ISAs this CPU lacks are skipped with the reason.
@@ -36,7 +42,8 @@ from test_ukernels import assert_clamp_binds, channel_classes
 from tolerances import assert_close
 
 F32 = np.float32
-KERNELS = [k for k in _core.ukernels() if k["op"].startswith("bf16")]
+EMULATED = [k for k in _test_hooks.amx_emulated_ukernels() if k["op"].startswith("bf16")]
+KERNELS = [k for k in _core.ukernels() if k["op"].startswith("bf16")] + EMULATED
 BF16_ISAS = _core.available_bf16_isas()
 TWIN = {k["op"]: k for k in KERNELS if k["isa"] == "ref"}
 STARTS = ["c", "bias+src", "bias", "zero"]
@@ -46,8 +53,10 @@ UKERNEL_TOL, ISA_TOL = "bf16_ukernel_vs_ref", "bf16_isa_vs_ref"
 
 
 def needs(isa):
-    return pytest.mark.skipif(isa not in BF16_ISAS, reason=f"this CPU cannot run the {isa} bf16 kernels "
-                                                           "(AVX512_BF16: cpuid/xgetbv)")
+    """The emulated AMX kernels run where the avx512 ones do (their fallbacks and epilogues)."""
+    cpu = "avx512" if isa == "amx-emulated" else isa
+    what = "AMX-BF16 and AVX512_BF16: cpuid/xgetbv/arch_prctl" if isa == "amx" else "AVX512_BF16: cpuid/xgetbv"
+    return pytest.mark.skipif(cpu not in BF16_ISAS, reason=f"this CPU cannot run the {cpu} bf16 kernels ({what})")
 
 
 def simd_kernels(*ops):
@@ -55,7 +64,12 @@ def simd_kernels(*ops):
             if k["op"] in ops and k["isa"] != "ref"]
 
 
-ISAS = [pytest.param(isa, marks=needs(isa)) for isa in ("ref", "avx512")]
+ISAS = [pytest.param(isa, marks=needs(isa)) for isa in ("ref", "avx512", "amx")]
+
+
+def float_isa(isa):
+    """The float32 ISA whose depthwise and stem kernels a bf16 ISA takes."""
+    return "avx512" if isa == "amx" else isa
 
 
 def bits(*words):
@@ -213,6 +227,48 @@ def test_project_from_each_start(kernel, nc_class, m, kc, start):
     check_against_twin(kernel, case, start)
 
 
+# The AMX kernels' edges: rows and channels below, at and past a 32 x 32 block; K (k) below one tile
+# step of 16 pairs (30: all on the fallback), at it (31, 32), just past it (33: the last step steps
+# back by 15 pairs), ragged (50) and whole (96) steps, the largest A row (1024: 2048 bytes) and past
+# it (1026, 1280: the fallback).
+AMX_ROWS = [1, 31, 32, 33, 64, 113]
+AMX_KC = [30, 31, 32, 33, 50, 96, 1024, 1026]
+AMX_NC = ["equal", "multiple", "below", "above"]
+
+
+def amx_kernels(*ops):
+    return [pytest.param(k, id=k["name"], marks=needs(k["isa"])) for k in EMULATED if k["op"] in ops]
+
+
+@pytest.mark.parametrize("kc", AMX_KC)
+@pytest.mark.parametrize("m", AMX_ROWS)
+@pytest.mark.parametrize("nc_class", AMX_NC)
+@pytest.mark.parametrize("kernel", amx_kernels("bf16expand", "bf16head"))
+def test_amx_expand_and_head(kernel, nc_class, m, kc):
+    check_against_twin(kernel, gemm_case(kernel["op"][4:], m, channel_classes(32)[nc_class], kc, seed=7))
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("kc", AMX_KC)
+@pytest.mark.parametrize("m", [32, 33, 113])
+@pytest.mark.parametrize("nc_class", AMX_NC)
+@pytest.mark.parametrize("kernel", amx_kernels("bf16project"))
+def test_amx_project_from_each_start(kernel, nc_class, m, kc, start):
+    """c may be src (start "c"): the blocks and the fallback each read and write only their own outputs."""
+    check_against_twin(kernel, gemm_case("project", m, channel_classes(32)[nc_class], kc, seed=8), start)
+
+
+@pytest.mark.parametrize("kernel", amx_kernels("bf16expand", "bf16project", "bf16head"))
+def test_amx_blocks_go_through_the_tiles(kernel):
+    """On 64 x 64 blocks the emulated TDPBF16PS (even and odd products summed apart) rounds differently
+    from VDPBF16PS somewhere, so a kernel that sent all to its AVX-512 fallback would show here; past
+    2048-byte A rows (k = 1280) it is that fallback, bit for bit."""
+    avx512 = {k["op"]: k["name"] for k in KERNELS if k["isa"] == "avx512"}[kernel["op"]]
+    for kc, tiles in ((96, True), (1280, False)):
+        case = gemm_case(kernel["op"][4:], 64, 64, kc, seed=10)
+        assert np.array_equal(run_kernel(kernel["name"], case, "bias"), run_kernel(avx512, case, "bias")) != tiles
+
+
 @pytest.mark.parametrize("kernel,start", [
     pytest.param(k, start, id=f"{k['name']}-{start}", marks=needs(k["isa"]))
     for k in KERNELS if k["isa"] != "ref" for start in (STARTS if k["op"] == "bf16project" else ["c"])])
@@ -220,11 +276,13 @@ def test_denormals_stay_within_tolerance(kernel, start):
     """Products and sums about 2^-126: VDPBF16PS reads denormal accumulators as zero and flushes denormal
     results (Intel SDM: 'daz in, ftz out'), the twins keep them; each of the kernel's kc + 1 additions
     (the start, then two per pair) loses less than 2^-126 that way, in each row the head sums."""
-    case = gemm_case(kernel["op"][4:], 14, 37, 24, seed=3, scale=2.0 ** -64)
+    m, kc = (40, 40) if kernel["isa"] == "amx-emulated" else (14, 24)  # AMX: a block of two tile steps
+    case = gemm_case(kernel["op"][4:], m, 37, kc, seed=3, scale=2.0 ** -64)
     got, want = run_kernel(kernel["name"], case, start), run_kernel(TWIN[kernel["op"]]["name"], case, start)
     assert_close(got, want, UKERNEL_TOL)
     rows = len(case["a"]) if kernel["op"] == "bf16head" else 1
-    assert np.abs(got.astype(np.float64) - want).max() < rows * (case["kc"] + 2) * 2.0 ** -126
+    steps = -(-(kc + 1) // 2 // 16)  # TDPBF16PS adds two partial sums per step, then the step to the output
+    assert np.abs(got.astype(np.float64) - want).max() < rows * (kc + 2 + 2 * steps) * 2.0 ** -126
 
 
 @pytest.mark.parametrize("kernel", simd_kernels("bf16project"))
@@ -346,6 +404,16 @@ def test_ref_and_avx512_engines_agree(model):
                  Engine.load(path, threads=2, dtype="bf16", isa="ref").run(x), ISA_TOL)
 
 
+@needs("amx")
+def test_amx_and_avx512_engines_agree(model):
+    """Only on a CPU with AMX-BF16 (none here: never run yet). The same depthwise and stem kernels; the
+    GEMMs differ in their order of additions (the tiles' partial sums), which can move an activation
+    across a bf16 rounding boundary as between ref and avx512, so the same entry."""
+    path, x = model
+    assert_close(Engine.load(path, threads=2, dtype="bf16", isa="amx").run(x),
+                 Engine.load(path, threads=2, dtype="bf16", isa="avx512").run(x), ISA_TOL)
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_plan_names_bf16_and_its_kernels(small_model_path, isa):
     engine = Engine.load(small_model_path, threads=1, dtype="bf16", isa=isa)
@@ -353,7 +421,8 @@ def test_plan_names_bf16_and_its_kernels(small_model_path, isa):
     assert engine.precision == plan.precision == "bf16" and plan.isa == isa
     assert f"bf16 on ISA {isa}" in str(plan)
     gemm = {k["op"][4:]: k["name"] for k in KERNELS if k["isa"] == isa}
-    f32 = {k["op"]: k["name"] for k in _core.ukernels() if k["isa"] == isa and not k["op"].startswith(("q", "bf16"))}
+    f32 = {k["op"]: k["name"] for k in _core.ukernels()
+           if k["isa"] == float_isa(isa) and not k["op"].startswith(("q", "bf16"))}
     layers = {layer["name"]: layer for layer in plan.layers}
     assert layers["stem"]["kernels"] == [f32["stem"]]
     assert layers["head"]["kernels"] == [gemm["head"]] and layers["classifier"]["kernels"] == [gemm["project"]]
@@ -391,13 +460,22 @@ def test_an_isa_without_bf16_kernels_is_refused_naming_what_bf16_needs(small_mod
         Engine.load(small_model_path, dtype="bf16", isa=isa)
 
 
-def test_auto_takes_avx512_or_says_what_bf16_needs(small_model_path):
+def test_auto_takes_the_best_bf16_isa_or_says_what_bf16_needs(small_model_path):
     if "avx512" in BF16_ISAS:
-        assert Engine.load(small_model_path, dtype="bf16").plan.isa == "avx512"
+        assert Engine.load(small_model_path, dtype="bf16").plan.isa == ("amx" if "amx" in BF16_ISAS else "avx512")
     else:
         with pytest.raises(DeviceError, match=r"bf16 needs .*AVX512_BF16.*isa 'ref'"):
             Engine.load(small_model_path, dtype="bf16")
     assert Engine.load(small_model_path, dtype="bf16", isa="ref").plan.isa == "ref"  # everywhere
+
+
+def test_amx_is_refused_naming_what_it_needs(small_model_path):
+    if "amx" in BF16_ISAS:
+        pytest.skip("this CPU has AMX-BF16")
+    with pytest.raises(DeviceError, match=r"isa 'amx' is not supported by this CPU \(bf16 needs an x86-64 CPU "
+                                          r"with AMX-TILE, AMX-BF16 .*XCR0 bits 17, 18.*ARCH_REQ_XCOMP_PERM\); "
+                                          r"this one lacks AMX-TILE, AMX-BF16.*\)"):
+        Engine.load(small_model_path, dtype="bf16", isa="amx")
 
 
 def test_peak_gflops():

@@ -103,6 +103,15 @@ def test_an_isa_without_int8_kernels_is_refused(small_int8):
         Engine.load(path, isa="neondot" if "neondot" not in INT8_ISAS else "avx512")
 
 
+def test_amx_without_amx_is_refused_naming_what_it_needs(small_int8):
+    if "amx" in INT8_ISAS:
+        pytest.skip("this CPU has AMX-INT8")
+    with pytest.raises(DeviceError, match=r"isa 'amx' is not supported by this CPU \(int8 needs an x86-64 CPU "
+                                          r"with AMX-TILE, AMX-INT8 .*XCR0 bits 17, 18.*ARCH_REQ_XCOMP_PERM\); "
+                                          r"this one lacks AMX-TILE, AMX-INT8.*\)"):
+        Engine.load(small_int8[1], isa="amx")
+
+
 def test_the_gpu_path_refuses_int8(small_int8):
     with pytest.raises(DeviceError, match="int8 model"):
         Engine.load(small_int8[1], device="cuda", dtype="fp16")

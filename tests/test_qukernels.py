@@ -9,6 +9,11 @@ and 1; 1, 7, 13 and 56 rows (the tails of every MR); k of 1, 3, 4, 5, 24 and 960
 odd widths; outputs wider than nc whose extra bytes must survive; the clamp binding
 at both ends, ReLU6 below 255; the residual with zero points 0 and 255; input zero
 points 0 and 255; the sums that would saturate vpmaddubsw; scales from 1e-6 to 10.
+The AMX GEMM on emulated tiles (ISA "amx-emulated", TDPBUSD after the Intel SDM)
+too, where this CPU runs the avx512 kernels it falls back on, bit-exact over its
+own edges: 32-row and 32-channel blocks and their remainders, K below one tile
+step of 64 (60: all on the fallback), at it, just past it (the last step stepping
+back), ragged, and past the 2048-byte A rows (the fallback).
 ISAs this CPU lacks are skipped with the reason.
 """
 import platform
@@ -18,16 +23,23 @@ import pytest
 
 from mbv2_engine import _core, _test_hooks
 
+EMULATED = [k for k in _test_hooks.amx_emulated_ukernels() if k["op"] == "qgemm"]
 KERNELS = [k for k in _core.ukernels() if k["op"].startswith("q")]
 INT8_ISAS = set(_test_hooks.int8_isas())
 TWIN = {k["op"]: k for k in KERNELS if k["isa"] == "ref"}
 F32, F64 = np.float32, np.float64
 
 
+def cpu_runs(k):
+    """The emulated AMX GEMM runs where the avx512 kernels do (its fallback and epilogue)."""
+    isa = "avx512" if k["isa"] == "amx-emulated" else k["isa"]
+    return pytest.mark.skipif(isa not in INT8_ISAS, reason=f"this CPU cannot run the {isa} int8 kernels "
+                                                           "(cpuid/xgetbv, and arch_prctl for amx)")
+
+
 def simd_kernels(*ops):
-    return [pytest.param(k, id=k["name"], marks=pytest.mark.skipif(
-                k["isa"] not in INT8_ISAS, reason=f"this CPU cannot run the {k['isa']} int8 kernels (cpuid/xgetbv)"))
-            for k in KERNELS if k["op"] in ops and k["isa"] != "ref"]
+    return [pytest.param(k, id=k["name"], marks=cpu_runs(k))
+            for k in KERNELS + EMULATED if k["op"] in ops and k["isa"] != "ref"]
 
 
 def all_kernels(*ops):
@@ -260,6 +272,45 @@ def test_qgemm_relu6_with_a_zero_point_wraps_as_the_twin(kernel):
     case["out_zero"] = 200
     check_gemm(kernel, case)
     assert (gemm_numpy(case, wrap=False) > 255).mean() > 0.05
+
+
+@pytest.mark.parametrize("kc", [60, 61, 64, 65, 100, 960, 2048, 2049])
+@pytest.mark.parametrize("m", [1, 31, 32, 33, 64, 113])
+@pytest.mark.parametrize("nc_class", ["equal", "multiple", "below", "above"])
+@pytest.mark.parametrize("kernel", simd_kernels("qgemm"))
+def test_qgemm_amx_edges(kernel, nc_class, m, kc):
+    """The AMX tile edges, on every kernel: K of 15 quads (60), 16 (61, 64), 17 (65: the last step
+    steps back by 15 quads), ragged (100), whole steps (960), the largest A row (2048) and past it."""
+    nc = channel_classes(kernel["nr"])[nc_class]
+    check_gemm(kernel, gemm_case(np.random.default_rng([m, nc, kc, 9]), m, nc, kc))
+
+
+@pytest.mark.parametrize("residual_zero", [0, 255])
+@pytest.mark.parametrize("kc", [64, 100])
+@pytest.mark.parametrize("kernel", simd_kernels("qgemm"))
+def test_qgemm_amx_blocks_with_a_residual_and_relu6(kernel, kc, residual_zero):
+    """A block and its row and column remainders (40 x 37) with the residual, and ReLU6."""
+    m, nc = 40, 37
+    rng = np.random.default_rng([kc, residual_zero])
+    case = gemm_case(rng, m, nc, kc)
+    residual = rng.integers(0, 256, (m, nc + 3), dtype=np.uint8)
+    check_gemm(kernel, case, residual=residual, residual_scale=F32(case["out_scale"] * 0.7),
+               residual_zero=residual_zero)
+    assert_clamps(check_gemm(kernel, gemm_case(rng, m, nc, kc, relu6=True)), 0, 180)
+
+
+@pytest.mark.parametrize("kc", [64, 960])
+@pytest.mark.parametrize("kernel", simd_kernels("qgemm"))
+def test_qgemm_amx_sums_that_saturate_int16_pairs(kernel, kc):
+    """test_qgemm_sums_that_saturate_int16_pairs on 40 rows, so the tiles take a block."""
+    nc, m = channel_classes(kernel["nr"])["above"], 40
+    a = np.full((m, kc), 255, np.uint8)
+    w = np.array([[127] * kc, [-127] * kc, [-128] * kc, [127, -128] * (kc // 2)] * nc, np.int8)[:nc]
+    case = gemm_case(np.random.default_rng(kc), m, nc, kc, in_zero=0, out_zero=128, a=a, w=w)
+    case.update(scale=np.full(nc, 1.0 / (255 * 127 * kc), F32), bias=np.zeros(nc, F32), in_scale=F32(1.0),
+                out_scale=F32(1.0 / 120))
+    out = check_gemm(kernel, case)
+    assert set(out[:, 0]) == {248} and set(out[:, 1]) == {8}
 
 
 # ---- depthwise ----

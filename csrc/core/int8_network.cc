@@ -63,6 +63,7 @@ std::vector<std::string> int8_block_kernels(const BlockSpec& b, const QKernelSet
 
 std::string float_isa_for_int8(const std::string& int8_isa) {
   if (int8_isa == "avxvnni") return "avx2";
+  if (int8_isa == "amx") return "avx512";
   if (int8_isa == "neondot") return "neon";
   return int8_isa;
 }

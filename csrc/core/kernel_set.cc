@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -37,7 +41,25 @@ struct X86Features {
   bool avx512_vnni = false;  // with AVX-512BW: the int8 "avx512" kernels
   bool avx_vnni = false;     // VEX-encoded VNNI on YMM (Alder Lake, Zen 5): int8 "avxvnni"
   bool avx512_bf16 = false;  // with AVX-512BW and VL: the bf16 "avx512" kernels
+  // What "amx" needs besides avx512_bf16 (bf16) or avx512_vnni (int8), one by
+  // one, so that a refusal can say which is missing.
+  struct Amx {
+    bool tile = false, bf16 = false, int8 = false;  // CPUID.7.0:EDX bits 24, 22, 25
+    bool state = false;                             // XCR0 bits 17, 18: the OS saves XTILECFG and XTILEDATA
+    bool granted = false;                           // Linux granted XTILEDATA (asked only where the rest is there)
+  } amx;
 };
+
+// Linux hands out the 8 KB of tile data (XFEATURE_XTILEDATA, 18) only to a
+// process that asks (ARCH_REQ_XCOMP_PERM, 0x1023); a tile instruction before
+// that faults. The grant is for the whole process and is asked for once.
+bool os_grants_tiles() {
+#if defined(__linux__)
+  return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+  return false;
+#endif
+}
 
 X86Features detect_x86() {
   X86Features f;
@@ -54,13 +76,49 @@ X86Features detect_x86() {
   f.avx512 = zmm_state && fma && (ebx & bit_AVX512F);
   const bool bw_vl = (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL);
   f.avx512_vnni = f.avx512 && bw_vl && (ecx & bit_AVX512VNNI);
+  f.amx.tile = edx & (1u << 24);
+  f.amx.bf16 = edx & (1u << 22);
+  f.amx.int8 = edx & (1u << 25);
+  f.amx.state = (xcr0_lo & (3u << 17)) == (3u << 17);
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
     f.avx_vnni = f.avx2 && (eax & (1u << 4));
     f.avx512_bf16 = f.avx512 && bw_vl && (eax & (1u << 5));
   }
+  const bool bf16_ready = f.avx512_bf16 && f.amx.bf16, int8_ready = f.avx512_vnni && f.amx.int8;
+  f.amx.granted = f.amx.tile && f.amx.state && (bf16_ready || int8_ready) && os_grants_tiles();
   return f;
 }
+
+// Detected once per process: the tile grant is a system call.
+const X86Features& x86_features() {
+  static const X86Features features = detect_x86();
+  return features;
+}
 #endif
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// What of bf16 (or int8) "amx" this CPU and OS lack, in words; empty if none.
+std::string amx_lacking([[maybe_unused]] bool bf16) {
+  std::vector<std::string> lacking;
+#if defined(__x86_64__) || defined(_M_X64)
+  const X86Features& x86 = x86_features();
+  if (!x86.amx.tile) lacking.emplace_back("AMX-TILE");
+  if (!(bf16 ? x86.amx.bf16 : x86.amx.int8)) lacking.emplace_back(bf16 ? "AMX-BF16" : "AMX-INT8");
+  if (!(bf16 ? x86.avx512_bf16 : x86.avx512_vnni)) lacking.emplace_back(bf16 ? "AVX512_BF16" : "AVX-512 VNNI");
+  if (!x86.amx.state) lacking.emplace_back("the OS's tile state (XCR0 bits 17, 18)");
+  if (lacking.empty() && !x86.amx.granted) {
+    lacking.emplace_back("the OS's grant of the tiles (arch_prctl ARCH_REQ_XCOMP_PERM refused)");
+  }
+#else
+  lacking.emplace_back("an x86-64 CPU");
+#endif
+  return join(lacking);
+}
 
 // The int8 ISAs, worst first, as kIsas; an ISA counts only once its kernels
 // are in registry-int8.inc.
@@ -69,6 +127,8 @@ const IsaInfo kInt8Isas[] = {
     {"avx2", "an x86-64 CPU with AVX2 and FMA, and an OS that saves YMM state"},
     {"avxvnni", "an x86-64 CPU with AVX2, FMA and AVX-VNNI"},
     {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and VNNI, and an OS that saves ZMM state"},
+    {"amx", "an x86-64 CPU with AMX-TILE, AMX-INT8 and AVX-512F, BW, VL and VNNI, and an OS that saves "
+            "ZMM and tile state (XCR0 bits 17, 18) and grants the tiles (Linux: arch_prctl ARCH_REQ_XCOMP_PERM)"},
     {"neon", "an aarch64 CPU"},
     {"neondot", "an aarch64 CPU with the dot-product instructions (ARMv8.2 DotProd)"}};
 
@@ -83,7 +143,7 @@ bool int8_registered(const std::string& isa) {
 bool isa_supported(const std::string& isa) {
   if (isa == "ref") return true;
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avx2") return x86.avx2;
   if (isa == "avx512") return x86.avx512;
 #endif
@@ -102,9 +162,10 @@ bool isa_supported(const std::string& isa) {
 // their float kernels need.
 bool int8_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avxvnni") return x86.avx_vnni;
   if (isa == "avx512") return x86.avx512_vnni;
+  if (isa == "amx") return amx_lacking(false).empty();
 #endif
 #if defined(__aarch64__) && defined(__linux__)
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -115,33 +176,36 @@ bool int8_cpu_supports(const std::string& isa) {
 // The bf16 ISAs, worst first, as kIsas.
 const IsaInfo kBf16Isas[] = {
     {"ref", "nothing"},
-    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and AVX512_BF16, and an OS that saves ZMM state"}};
+    {"avx512", "an x86-64 CPU with AVX-512F, BW, VL and AVX512_BF16, and an OS that saves ZMM state"},
+    {"amx", "an x86-64 CPU with AMX-TILE, AMX-BF16 and AVX-512F, BW, VL and AVX512_BF16, and an OS that saves "
+            "ZMM and tile state (XCR0 bits 17, 18) and grants the tiles (Linux: arch_prctl ARCH_REQ_XCOMP_PERM)"}};
+
+// The float32 ISA whose depthwise and stem kernels a bf16 ISA takes: "amx"
+// has tiles only for the GEMMs.
+std::string bf16_float_isa(const std::string& isa) { return isa == "amx" ? "avx512" : isa; }
 
 bool bf16_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
-  static const X86Features x86 = detect_x86();
+  const X86Features& x86 = x86_features();
   if (isa == "avx512") return x86.avx512_bf16;
+  if (isa == "amx") return amx_lacking(true).empty();
 #endif
   return isa == "ref";
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 // `requested` resolved against `available` ("auto": the last), or Error
-// kUnsupportedIsa saying why, from `known`.
+// kUnsupportedIsa saying why, from `known`, and what of it the CPU `lacks`
+// where that is known.
 template <size_t N>
 std::string resolve_isa(const std::string& requested, const std::vector<std::string>& available,
-                        const IsaInfo (&known)[N], const char* what) {
+                        const IsaInfo (&known)[N], const char* what, const std::string& lacks = "") {
   const std::string isa = requested == "auto" ? available.back() : requested;
   if (std::find(available.begin(), available.end(), isa) != available.end()) return isa;
   const auto info = std::find_if(std::begin(known), std::end(known), [&](const IsaInfo& i) { return isa == i.name; });
   const std::string why = info == std::end(known)
                               ? "unknown"
-                              : std::string("not supported by this CPU (") + what + " needs " + info->needs + ")";
+                              : std::string("not supported by this CPU (") + what + " needs " + info->needs +
+                                    (lacks.empty() ? "" : "; this one lacks " + lacks) + ")";
   throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' is " + why + "; available: auto, " + join(available));
 }
 
@@ -184,7 +248,8 @@ std::vector<std::string> available_int8_isas() {
 }
 
 QKernelSet select_qkernels(const std::string& requested) {
-  const std::string isa = resolve_isa(requested, available_int8_isas(), kInt8Isas, "int8");
+  const std::string isa = resolve_isa(requested, available_int8_isas(), kInt8Isas, "int8",
+                                      requested == "amx" ? amx_lacking(false) : "");
   QKernelSet ks;
   ks.isa = isa;
 #define MBV2_QUKERNEL(isa_, op, name, nr_, kr_) \
@@ -204,17 +269,19 @@ KernelSet select_bf16_kernels(const std::string& requested) {
   const bool known = std::any_of(std::begin(kBf16Isas), std::end(kBf16Isas),
                                  [&](const IsaInfo& i) { return requested == i.name; });
   if (requested != "auto" && !known) {
-    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no bf16 kernels: bf16 runs on 'avx512' (" +
-                                             kBf16Isas[1].needs + ") or 'ref'; available here: auto, " +
-                                             join(available));
+    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no bf16 kernels: bf16 runs on 'amx' (" +
+                                             kBf16Isas[2].needs + "), 'avx512' (" + kBf16Isas[1].needs +
+                                             ") or 'ref'; available here: auto, " + join(available));
   }
   if (requested == "auto" && available.size() == 1) {
     throw Error(Status::kUnsupportedIsa, std::string("bf16 needs ") + kBf16Isas[1].needs +
                                              "; this CPU has none (isa 'ref' runs the scalar reference kernels)");
   }
-  KernelSet ks = select_kernels(resolve_isa(requested, available, kBf16Isas, "bf16"));
+  const std::string isa =
+      resolve_isa(requested, available, kBf16Isas, "bf16", requested == "amx" ? amx_lacking(true) : "");
+  KernelSet ks = select_kernels(bf16_float_isa(isa));
+  ks.isa = isa;
   ks.bf16 = true;
-  const std::string& isa = ks.isa;
 #define MBV2_BF16KERNEL(isa_, op, name, nr_) \
   if (isa == #isa_) ks.op = {&name, #name, nr_};
 #include "ukernels/registry-bf16.inc"

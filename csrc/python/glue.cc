@@ -144,13 +144,7 @@ py::dict plan_dict(const Model& model, size_t height, size_t width) {
   return out;
 }
 
-py::list ukernel_list() {
-  py::list out;
-  for (const UkernelInfo& k : list_ukernels()) {
-    out.append(py::dict(py::arg("isa") = k.isa, py::arg("op") = k.op, py::arg("name") = k.name, py::arg("nr") = k.nr));
-  }
-  return out;
-}
+py::list ukernel_list() { return ukernel_dicts(list_ukernels()); }
 
 py::tuple read_weight_file(const std::string& path) {
   return weight_file_tuple(load_without_gil([&] { return io::load_weight_file(path); }));

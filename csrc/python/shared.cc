@@ -52,6 +52,14 @@ std::vector<size_t> shape_of(const py::array& array) {
   return std::vector<size_t>(array.shape(), array.shape() + array.ndim());
 }
 
+py::list ukernel_dicts(const std::vector<UkernelInfo>& kernels) {
+  py::list out;
+  for (const UkernelInfo& k : kernels) {
+    out.append(py::dict(py::arg("isa") = k.isa, py::arg("op") = k.op, py::arg("name") = k.name, py::arg("nr") = k.nr));
+  }
+  return out;
+}
+
 void BorrowedArrays::add(const std::string& name, const py::object& obj) {
   if (py::isinstance<py::array>(obj) && py::array(obj).dtype().is(py::dtype::of<int8_t>())) {
     keep_int8.push_back(Int8Array::ensure(obj));  // C-contiguous, a copy only if it was not

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/common.h"
+#include "core/kernel_set.h"
 #include "core/network.h"
 
 namespace mbv2::python {
@@ -31,6 +32,9 @@ void require(bool ok, const std::string& what);
 FloatArray as_float32(const py::object& obj, const std::string& name);
 
 std::vector<size_t> shape_of(const py::array& array);
+
+// Registry lines as dicts: isa, op, name, nr.
+py::list ukernel_dicts(const std::vector<UkernelInfo>& kernels);
 
 // Array views borrow numpy memory: `keep` holds the (possibly copied) arrays
 // alive. An int8 numpy array becomes an int8 view (an int8 network's

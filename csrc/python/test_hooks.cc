@@ -16,6 +16,9 @@
 #include "core/status.h"
 #include "python/shared.h"
 #include "testing/layer_hooks.h"
+#if defined(__x86_64__) || defined(_M_X64)
+#include "testing/amx_emulated.h"
+#endif
 
 namespace py = pybind11;
 using namespace mbv2;
@@ -31,6 +34,9 @@ std::pair<KernelSet, std::string> find_ukernel(const std::string& name) {
     if (op.rfind("bf16", 0) == 0) return {select_bf16_kernels(k.isa), op.substr(4)};
     return {select_kernels(k.isa), op};
   }
+#if defined(__x86_64__) || defined(_M_X64)
+  if (auto emulated = testing::amx_emulated_bf16(name)) return *emulated;
+#endif
   throw Error(Status::kInvalidArgument, "no registered microkernel is named '" + name + "'");
 }
 
@@ -184,6 +190,9 @@ std::pair<QKernelSet, std::string> find_qukernel(const std::string& name) {
   for (const UkernelInfo& k : list_ukernels()) {
     if (name == k.name && k.op[0] == 'q') return {select_qkernels(k.isa), std::string(k.op).substr(1)};
   }
+#if defined(__x86_64__) || defined(_M_X64)
+  if (auto emulated = testing::amx_emulated_int8(name)) return {*emulated, "gemm"};
+#endif
   throw Error(Status::kInvalidArgument, "no registered int8 microkernel is named '" + name + "'");
 }
 
@@ -283,6 +292,14 @@ PYBIND11_MODULE(_test_hooks, m) {
   m.def("qukernel_dwconv", &qukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("scale"),
         py::arg("bias"), py::arg("in_scale"), py::arg("out_scale"), py::arg("out"), py::arg("channels"),
         "One registered int8 depthwise microkernel.");
+  m.def("amx_emulated_ukernels", [] {
+#if defined(__x86_64__) || defined(_M_X64)
+    return ukernel_dicts(testing::amx_emulated_ukernels());
+#else
+    return py::list();
+#endif
+  }, "The AMX kernels on emulated tiles (csrc/testing/amx_emulated.h), as ukernels() lists them; "
+     "ukernel_gemm and qukernel_gemm call them by name. Empty off x86-64.");
   m.def("int8_isas", &available_int8_isas, "ISAs this CPU runs int8 kernels on.");
   m.def("bf16_isas", &available_bf16_isas, "ISAs this CPU runs bf16 kernels on.");
   m.def("bf16_round", &bf16_round, py::arg("x"),

@@ -129,14 +129,7 @@ inline void bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* 
       __m512 acc[tr][cols];
       load_bias<S>(acc, panel);
       mac_bf16<NR>(acc, pairs, ab + i * pairs, pairs, panel + NR, panel + panel_stride + NR);
-      const __m512 vmin = S::zero(), vmax = S::set1(6.0f);
-      for (size_t v = 0; v < cols; v++) {
-        float* sv = sum + n0 + v * S::kLanes;
-        const size_t live = nn - v * S::kLanes;
-        __m512 vsum = load_lanes<S>(sv, live);
-        for (size_t r = 0; r < tr; r++) vsum = S::add(vsum, S::clamp(acc[r][v], vmin, vmax));
-        store_lanes<S>(sv, vsum, live);
-      }
+      add_relu6_rows<S>(acc, sum + n0, nn);
     });
   });
 }

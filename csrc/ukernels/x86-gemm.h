@@ -196,8 +196,23 @@ inline void project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a
   });
 }
 
-// The tile's rows are clamped and summed in registers, so the pooled sum is
-// read and written once per tile rather than once per pixel.
+// sum[j] += relu6(acc[r][j]) for the nn live columns, the rows added in
+// order (as the twin adds pixels): the tile's rows are clamped and summed in
+// registers, so the pooled sum is read and written once per tile rather than
+// once per pixel. Called after the k loop: held across it, the bounds cost the
+// AVX2 6x16 tile (16 registers) an accumulator, spilled and reloaded at every k.
+template <class S, size_t R, size_t C>
+inline void add_relu6_rows(typename S::V (&acc)[R][C], float* sum, size_t nn) {
+  const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
+  for (size_t v = 0; v < C; v++) {
+    float* sv = sum + v * S::kLanes;
+    const size_t live = nn - v * S::kLanes;
+    typename S::V vsum = load_lanes<S>(sv, live);
+    for (size_t r = 0; r < R; r++) vsum = S::add(vsum, S::clamp(acc[r][v], vmin, vmax));
+    store_lanes<S>(sv, vsum, live);
+  }
+}
+
 template <class S, size_t MR, size_t NV>
 inline void head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                               float* sum) {
@@ -208,16 +223,7 @@ inline void head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, si
     typename S::V acc[rows][cols];
     load_bias<S>(acc, panel);
     mac<S, NR>(acc, kc, rows_of(a, a_stride, i), panel + NR, panel + panel_stride + NR);
-    // Made after the k loop: held across it, the bounds cost the AVX2 6x16
-    // tile (16 registers) an accumulator, spilled and reloaded at every k.
-    const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
-    for (size_t v = 0; v < cols; v++) {
-      float* sv = sum + n0 + v * S::kLanes;
-      const size_t live = nn - v * S::kLanes;
-      typename S::V vsum = load_lanes<S>(sv, live);
-      for (size_t r = 0; r < rows; r++) vsum = S::add(vsum, S::clamp(acc[r][v], vmin, vmax));
-      store_lanes<S>(sv, vsum, live);
-    }
+    add_relu6_rows<S>(acc, sum + n0, nn);
   });
 }
 

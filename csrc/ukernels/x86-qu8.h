@@ -299,6 +299,30 @@ inline void qgemm_mac(typename Q::VI (&acc)[R][C], size_t groups, const uint8_t*
   }
 }
 
+// Requantizes and stores rows i.. (R of them) and the nn live columns n0..
+// of a tile's int32 sums, bias included.
+template <class Q, size_t NR, size_t R, size_t C>
+inline void requantize_rows(const int32_t (&sums)[R][C][Q::kLanes], const char* panel, const mbv2_qu8_requant& rq,
+                            size_t i, size_t n0, size_t nn, uint8_t* c, size_t c_stride) {
+  constexpr size_t L = Q::kLanes;
+  const QRequant<Q> rqv(rq);
+#pragma GCC unroll 4
+  for (size_t v = 0; v < C; v++) {
+    const typename Q::VF scale = Q::load_f32(panel + 4 * NR + 4 * v * L);
+    const size_t n = n0 + v * L, live = nn - v * L;
+#pragma GCC unroll 32
+    for (size_t r = 0; r < R; r++) {
+      const uint8_t* res = rq.residual ? rq.residual + (i + r) * rq.residual_stride + n : nullptr;
+      uint8_t* out = c + (i + r) * c_stride + n;
+      if (live >= L) {
+        requantize_store<Q>(Q::load_i32(sums[r][v]), scale, rqv, res, out, Whole{});
+      } else {
+        requantize_store<Q>(Q::load_i32(sums[r][v]), scale, rqv, res, out, Part{live});
+      }
+    }
+  }
+}
+
 // One R x C tile: rows i.. of A, C vectors of the panel. Its accumulators
 // start as the panel's biases and stay in registers over all k groups.
 template <class Q, size_t NR, size_t R, size_t C>
@@ -326,22 +350,7 @@ inline void qgemm_tile(size_t groups, const uint8_t* a, size_t a_stride, const c
     for (size_t v = 0; v < C; v++) Q::store_i32(sums[r][v], acc[r][v]);
   }
   __asm__ volatile("" : : "r"(sums) : "memory");
-  const QRequant<Q> rqv(rq);
-#pragma GCC unroll 4
-  for (size_t v = 0; v < C; v++) {
-    const typename Q::VF scale = Q::load_f32(panel + 4 * NR + 4 * v * L);
-    const size_t n = n0 + v * L, live = nn - v * L;
-#pragma GCC unroll 32
-    for (size_t r = 0; r < R; r++) {
-      const uint8_t* res = rq.residual ? rq.residual + (i + r) * rq.residual_stride + n : nullptr;
-      uint8_t* out = c + (i + r) * c_stride + n;
-      if (live >= L) {
-        requantize_store<Q>(Q::load_i32(sums[r][v]), scale, rqv, res, out, Whole{});
-      } else {
-        requantize_store<Q>(Q::load_i32(sums[r][v]), scale, rqv, res, out, Part{live});
-      }
-    }
-  }
+  requantize_rows<Q, NR>(sums, panel, rq, i, n0, nn, c, c_stride);
 }
 
 // mbv2_qu8_gemm_ukernel_fn with MR x (NV vectors) tiles. Panels are the outer

@@ -1,0 +1,419 @@
+// The AMX kernels: the bf16 expand, project and head (ukernels.h, bf16) and
+// the int8 GEMM, over a tile backend T, one of
+//   AmxTiles       the AMX instructions (*-amx.cc: -mamx-tile -mamx-bf16
+//                  -mamx-int8 with the AVX-512 BF16 and VNNI flags)
+//   EmulatedTiles  the same instructions in plain C++ after the Intel SDM's
+//                  pseudocode, so that the kernels are tested on CPUs without
+//                  AMX (csrc/testing/amx_emulated.h)
+// Each call computes 32 x 32 output blocks as 2 x 2 tiles of 16 x 16 float32
+// or int32 sums: tmm0-3 the sums (rows 0-15 / 16-31 by columns 0-15 / 16-31),
+// tmm4-5 A (rows 0-15 / 16-31), tmm6-7 B (columns 0-15 / 16-31). B is read
+// in place from the nr = 32 panels the AVX-512 kernels use: a panel row of
+// 32 bf16 pairs or int8 quads is 128 bytes, the 64 bytes of 16 columns a tile
+// row. A is copied per 32-row block into a buffer laid out as the tiles read
+// it. What does not fill a 32 x 32 block, and rows longer than kMaxRowBytes,
+// go to the AVX-512 kernels; the epilogues (bias, ReLU6, residual,
+// requantization, the head's sum) are theirs (x86-gemm.h, x86-qu8.h), run on
+// the tiles' sums stored to memory.
+//
+// Ragged K: a tile step covers 16 k words (a word: one bf16 pair or int8
+// quad). The last step, when K is not a multiple of 16 words, steps back to
+// end at K, its first words (counted by the step before) zeroed in A, so no
+// B row past the panel's K is read. K below 16 words goes to AVX-512.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "ukernels/bf16-common.h"
+#include "ukernels/ukernels.h"
+
+#if defined(__AVX512BF16__)
+#include "ukernels/x86-bf16.h"
+#endif
+#if defined(__AVX512VNNI__)
+#include "ukernels/x86-qu8.h"
+#endif
+
+namespace mbv2::x86 {
+namespace {
+
+constexpr size_t kTileRows = 16, kTileRowBytes = 64;     // every tile here: 16 rows x 16 dwords
+constexpr size_t kStepWords = kTileRowBytes / 4;         // k words per tile step
+constexpr size_t kBlock = 2 * kTileRows;                 // 32 x 32 outputs per block
+constexpr size_t kSumStride = kBlock * 4;                // bytes per row of a block's sums
+constexpr size_t kPanelRowBytes = kBlock * 4;            // a row of an nr = 32 panel: B's tile stride
+constexpr size_t kMaxRowBytes = 2048;                    // of A per row; past it, AVX-512
+constexpr size_t kStepBytes = kBlock * kTileRowBytes;    // one step of a 32-row block of A
+constexpr size_t kMaxSteps = kMaxRowBytes / kTileRowBytes;
+
+// LDTILECFG's 64-byte operand (Intel SDM, palette 1): every tile 16 x 64 bytes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {kTileRowBytes, kTileRowBytes, kTileRowBytes, kTileRowBytes,
+                        kTileRowBytes, kTileRowBytes, kTileRowBytes, kTileRowBytes};
+  uint8_t rows[16] = {kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows};
+};
+static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
+constexpr TileConfig kBlockConfig{};
+
+// Which dot product a step issues.
+struct Bf16Dot {};  // TDPBF16PS
+struct U8S8Dot {};  // TDPBUSD: u8 activations x s8 weights
+
+// Where sum tile t (0-3) of a block lies in its 32 x 32 sums.
+constexpr size_t sum_tile_offset(size_t t) { return t / 2 * kTileRows * kSumStride + t % 2 * kTileRowBytes; }
+
+// GCC names the -mamx-* macros __AMX_TILE__ ..., Clang __AMXTILE__ ...
+#if (defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)) || \
+    (defined(__AMXTILE__) && defined(__AMXBF16__) && defined(__AMXINT8__))
+// GCC's tile intrinsics are macros that paste the tile number into the
+// instruction (so it must be a literal), and its tileloadd names no memory
+// operand: the barrier makes the stores before a load reach memory first.
+struct AmxTiles {
+  AmxTiles() { _tile_loadconfig(&kBlockConfig); }
+  ~AmxTiles() { _tile_release(); }
+  AmxTiles(const AmxTiles&) = delete;
+  AmxTiles& operator=(const AmxTiles&) = delete;
+
+  static void load_sums(const void* sums) {
+    const char* p = static_cast<const char*>(sums);
+    __asm__ volatile("" ::: "memory");
+    _tile_loadd(0, p + sum_tile_offset(0), kSumStride);
+    _tile_loadd(1, p + sum_tile_offset(1), kSumStride);
+    _tile_loadd(2, p + sum_tile_offset(2), kSumStride);
+    _tile_loadd(3, p + sum_tile_offset(3), kSumStride);
+  }
+  static void store_sums(void* sums) {
+    char* p = static_cast<char*>(sums);
+    _tile_stored(0, p + sum_tile_offset(0), kSumStride);
+    _tile_stored(1, p + sum_tile_offset(1), kSumStride);
+    _tile_stored(2, p + sum_tile_offset(2), kSumStride);
+    _tile_stored(3, p + sum_tile_offset(3), kSumStride);
+  }
+  static void load_operands(const uint8_t* a, const char* b) {
+    __asm__ volatile("" ::: "memory");
+    _tile_loadd(4, a, kTileRowBytes);
+    _tile_loadd(5, a + kTileRows * kTileRowBytes, kTileRowBytes);
+    _tile_loadd(6, b, kPanelRowBytes);
+    _tile_loadd(7, b + kTileRowBytes, kPanelRowBytes);
+  }
+  static void dot(Bf16Dot) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  static void dot(U8S8Dot) {
+    _tile_dpbusd(0, 4, 6);
+    _tile_dpbusd(1, 4, 7);
+    _tile_dpbusd(2, 5, 6);
+    _tile_dpbusd(3, 5, 7);
+  }
+};
+#endif
+
+// The eight tile registers and the palette-1 configuration in memory, with
+// the instructions' shape checks (the SDM's #UD cases: a tile wider than 64
+// bytes or taller than 16 rows, operands whose shapes do not chain); a failed
+// check aborts, as the fault would. The arithmetic, from the SDM pseudocode:
+//   TDPBF16PS  per output row, two float32 partial sums per output column,
+//              one over the even bf16 of the pairs and one over the odd ones,
+//              each from zero over the tile's k; then their sum is added to
+//              the output. Every addition rounds to nearest even with DAZ and
+//              FTZ (denormal inputs read as zero, denormal results flushed to
+//              zero), MXCSR unread; a bf16 product is exact in float32.
+//   TDPBUSD    per output dword, the four u8 x s8 products of each k quad
+//              added to it in int32, wrapping around.
+// Real AMX units need not add in this order (the SDM's sums are a model), so
+// bf16 is compared within a tolerance; int8 is exact anywhere.
+class EmulatedTiles {
+ public:
+
+  void load_sums(const void* sums) {
+    for (int t = 0; t < 4; t++) tileloadd(t, static_cast<const char*>(sums) + sum_tile_offset(t), kSumStride);
+  }
+  void store_sums(void* sums) const {
+    for (int t = 0; t < 4; t++) tilestored(t, static_cast<char*>(sums) + sum_tile_offset(t), kSumStride);
+  }
+  void load_operands(const uint8_t* a, const char* b) {
+    tileloadd(4, a, kTileRowBytes);
+    tileloadd(5, a + kTileRows * kTileRowBytes, kTileRowBytes);
+    tileloadd(6, b, kPanelRowBytes);
+    tileloadd(7, b + kTileRowBytes, kPanelRowBytes);
+  }
+  template <class Dot>
+  void dot(Dot kind) {
+    for (int t = 0; t < 4; t++) dp(kind, t, 4 + t / 2, 6 + t % 2);
+  }
+
+ private:
+  struct Tile {
+    uint8_t bytes[kTileRows][kTileRowBytes];
+  };
+
+  static void check(bool ok, const char* what) {
+    if (ok) return;
+    std::fprintf(stderr, "EmulatedTiles: %s (AMX would raise #UD)\n", what);
+    std::abort();
+  }
+  void check_tile(int t) const {
+    check(config_.palette == 1, "palette is not 1");
+    check(t >= 0 && t < 8, "no such tile");
+    check(config_.rows[t] >= 1 && config_.rows[t] <= kTileRows && config_.colsb[t] >= 4 &&
+              config_.colsb[t] <= kTileRowBytes && config_.colsb[t] % 4 == 0,
+          "tile not configured or past 16 rows x 64 bytes");
+  }
+  void check_dp(int c, int a, int b) const {
+    check_tile(c);
+    check_tile(a);
+    check_tile(b);
+    check(c != a && c != b && a != b, "tile operands must differ");
+    check(config_.rows[a] == config_.rows[c] && config_.colsb[b] == config_.colsb[c] &&
+              config_.colsb[a] / 4 == config_.rows[b],
+          "shapes do not chain: C = A (m x k) B (k x n)");
+  }
+  // Rows past the configured ones, and bytes past colsb, read as zero.
+  void tileloadd(int t, const void* base, size_t stride) {
+    check_tile(t);
+    tiles_[t] = Tile{};
+    for (size_t r = 0; r < config_.rows[t]; r++) {
+      std::memcpy(tiles_[t].bytes[r], static_cast<const char*>(base) + r * stride, config_.colsb[t]);
+    }
+  }
+  void tilestored(int t, void* base, size_t stride) const {
+    check_tile(t);
+    for (size_t r = 0; r < config_.rows[t]; r++) {
+      std::memcpy(static_cast<char*>(base) + r * stride, tiles_[t].bytes[r], config_.colsb[t]);
+    }
+  }
+  template <class V>
+  V word(int t, size_t r, size_t n) const {
+    V v;
+    std::memcpy(&v, tiles_[t].bytes[r] + 4 * n, 4);
+    return v;
+  }
+  template <class V>
+  void set_word(int t, size_t r, size_t n, V v) {
+    std::memcpy(tiles_[t].bytes[r] + 4 * n, &v, 4);
+  }
+
+  static float flush(float x) { return std::fpclassify(x) == FP_SUBNORMAL ? std::copysign(0.0f, x) : x; }
+  static float half(uint32_t pair, int h) { return flush(bf16::widen(static_cast<uint16_t>(pair >> (16 * h)))); }
+
+  void dp(Bf16Dot, int c, int a, int b) {
+    check_dp(c, a, b);
+    const size_t words = config_.colsb[a] / 4, columns = config_.colsb[c] / 4;
+    for (size_t m = 0; m < config_.rows[c]; m++) {
+      for (size_t n = 0; n < columns; n++) {
+        float even = 0.0f, odd = 0.0f;
+        for (size_t k = 0; k < words; k++) {
+          const uint32_t x = word<uint32_t>(a, m, k), y = word<uint32_t>(b, k, n);
+          even = flush(std::fma(half(x, 0), half(y, 0), even));
+          odd = flush(std::fma(half(x, 1), half(y, 1), odd));
+        }
+        const float sum = flush(even + odd);
+        set_word(c, m, n, flush(flush(word<float>(c, m, n)) + sum));
+      }
+    }
+  }
+  void dp(U8S8Dot, int c, int a, int b) {
+    check_dp(c, a, b);
+    const size_t words = config_.colsb[a] / 4, columns = config_.colsb[c] / 4;
+    for (size_t m = 0; m < config_.rows[c]; m++) {
+      for (size_t n = 0; n < columns; n++) {
+        uint32_t acc = word<uint32_t>(c, m, n);  // unsigned: the wrap-around is defined
+        for (size_t k = 0; k < words; k++) {
+          for (size_t j = 0; j < 4; j++) {
+            const int32_t x = tiles_[a].bytes[m][4 * k + j];
+            const int32_t y = static_cast<int8_t>(tiles_[b].bytes[k][4 * n + j]);
+            acc += static_cast<uint32_t>(x * y);
+          }
+        }
+        set_word(c, m, n, acc);
+      }
+    }
+  }
+
+  TileConfig config_ = kBlockConfig;  // as LDTILECFG loads it
+  Tile tiles_[8] = {};
+};
+
+// K in tile steps of 16 words, the last stepping back to end at `words`.
+inline size_t steps_for(size_t words) { return (words + kStepWords - 1) / kStepWords; }
+inline size_t step_start(size_t t, size_t words) { return std::min(t * kStepWords, words - kStepWords); }
+
+// The AMX part of one GEMM of m rows and nc columns over `words` k words:
+// for each 32-row block, pack(i, a_tiles) fills the A buffer (step t's 32
+// rows at a_tiles + t * kStepBytes, kTileRowBytes apart), then each full
+// panel runs block(i, n0, multiply), where multiply(sums, b) adds the block's
+// products to its 32 x 32 sums from B's first row at b. fallback(i, rows, n0)
+// runs the AVX-512 kernel on rows i.. and the columns from n0 on: what does
+// not fill a block, and whole GEMMs the tiles do not take.
+template <class T, class Dot, class Pack, class Block, class Fallback>
+inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, Fallback fallback) {
+  const size_t m32 = m / kBlock * kBlock, n32 = nc / kBlock * kBlock;
+  if (words < kStepWords || words * 4 > kMaxRowBytes || m32 == 0 || n32 == 0) return fallback(0, m, 0);
+  alignas(64) uint8_t a_tiles[kMaxSteps * kStepBytes];
+  T tiles;
+  const auto multiply = [&](void* sums, const void* b) {
+    const char* b_rows = static_cast<const char*>(b);
+    tiles.load_sums(sums);
+    for (size_t t = 0, steps = steps_for(words); t < steps; t++) {
+      tiles.load_operands(a_tiles + t * kStepBytes, b_rows + step_start(t, words) * kPanelRowBytes);
+      tiles.dot(Dot{});
+    }
+    tiles.store_sums(sums);
+  };
+  for (size_t i = 0; i < m32; i += kBlock) {
+    pack(i, a_tiles);
+    for (size_t n0 = 0; n0 < n32; n0 += kBlock) block(i, n0, multiply);
+  }
+  if (n32 < nc) fallback(0, m32, n32);
+  if (m32 < m) fallback(m32, m - m32, 0);
+}
+
+// Word j of row r in the A buffer is row r's word start + j of each step,
+// those an earlier step counted (j < t * 16 - start) zeroed.
+inline __mmask16 uncounted_words(size_t t, size_t start) {
+  return _cvtu32_mask16(0xffffu << (t * kStepWords - start));
+}
+
+#if defined(__AVX512BF16__)
+// 32 rows of float32 a rounded to bf16 pairs in the A buffer (x86-bf16.h's
+// round_32: the AVX-512 kernels' rounding, an odd kc's last pair (a, 0)).
+inline void round_block(const float* a, size_t a_stride, size_t kc, uint8_t* a_tiles) {
+  const size_t pairs = (kc + 1) / 2;
+  for (size_t t = 0, steps = steps_for(pairs); t < steps; t++) {
+    const size_t start = step_start(t, pairs);
+    const __mmask16 keep = uncounted_words(t, start);
+    for (size_t r = 0; r < kBlock; r++) {
+      const __m512i v = round_32(a + r * a_stride + 2 * start, std::min<size_t>(32, kc - 2 * start));
+      _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, _mm512_maskz_mov_epi32(keep, v));
+    }
+  }
+}
+
+// The bf16 GEMMs' blocks: A rounded per 32-row block, sums as 32 x 2 vectors.
+template <class T, class Block, class Fallback>
+inline void bf16_blocks(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, Block block,
+                        Fallback fallback) {
+  amx_gemm<T, Bf16Dot>(
+      m, nc, (kc + 1) / 2,
+      [&](size_t i, uint8_t* a_tiles) { round_block(a + i * a_stride, a_stride, kc, a_tiles); },
+      [&](size_t i, size_t n0, auto multiply) {
+        alignas(64) __m512 acc[kBlock][2];
+        block(i, n0, acc, [&](const float* b) { multiply(acc, b); });
+      },
+      fallback);
+}
+
+template <class T>
+inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                  float* c, size_t c_stride) {
+  const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;  // bias row, then the pairs
+  bf16_blocks<T>(
+      m, nc, kc, a, a_stride,
+      [&](size_t i, size_t n0, auto& acc, auto multiply) {
+        const float* panel = w + n0 / kBlock * panel_stride;
+        load_bias<S>(acc, panel);
+        multiply(panel + kBlock);
+        store_relu6<S>(acc, c + i * c_stride + n0, c_stride, kBlock);
+      },
+      [&](size_t i, size_t rows, size_t n0) {
+        mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
+                                                        w + n0 / kBlock * panel_stride, c + i * c_stride + n0,
+                                                        c_stride);
+      });
+}
+
+template <class T>
+inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+                                 size_t w_panel_stride, const float* bias, const float* src, float* c,
+                                 size_t c_stride) {
+  bf16_blocks<T>(
+      m, nc, kc, a, a_stride,
+      [&](size_t i, size_t n0, auto& acc, auto multiply) {
+        start_project<S>(acc, bias, src, i, c_stride, n0, kBlock);
+        multiply(w + n0 / kBlock * w_panel_stride);
+        store_rows<S>(acc, c + i * c_stride + n0, c_stride, kBlock);
+      },
+      [&](size_t i, size_t rows, size_t n0) {
+        mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
+                                                       w + n0 / kBlock * w_panel_stride, w_panel_stride,
+                                                       bias ? bias + n0 : nullptr,
+                                                       src ? src + i * c_stride + n0 : nullptr,
+                                                       c + i * c_stride + n0, c_stride);
+      });
+}
+
+template <class T>
+inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                       const float* w, float* sum) {
+  const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;
+  bf16_blocks<T>(
+      m, nc, kc, a, a_stride,
+      [&](size_t, size_t n0, auto& acc, auto multiply) {
+        const float* panel = w + n0 / kBlock * panel_stride;
+        load_bias<S>(acc, panel);
+        multiply(panel + kBlock);
+        add_relu6_rows<S>(acc, sum + n0, kBlock);
+      },
+      [&](size_t i, size_t rows, size_t n0) {
+        mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
+                                                             w + n0 / kBlock * panel_stride, sum + n0);
+      });
+}
+#endif
+
+#if defined(__AVX512VNNI__)
+// 32 rows of uint8 a in the A buffer. A step never reads past the row's kc
+// rounded up to 4 (it ends at the last quad); the bytes past kc meet zero
+// weights, as in the AVX-512 kernel.
+inline void copy_block(const uint8_t* a, size_t a_stride, size_t quads, uint8_t* a_tiles) {
+  for (size_t t = 0, steps = steps_for(quads); t < steps; t++) {
+    const size_t start = step_start(t, quads);
+    const __mmask16 keep = uncounted_words(t, start);
+    for (size_t r = 0; r < kBlock; r++) {
+      const __m512i v = _mm512_loadu_si512(a + r * a_stride + 4 * start);
+      _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, _mm512_maskz_mov_epi32(keep, v));
+    }
+  }
+}
+
+template <class T>
+inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                      size_t panel_stride, const mbv2_qu8_requant* rq, uint8_t* c, size_t c_stride) {
+  using Q = Avx512Vnni;
+  const size_t quads = (kc + 3) / 4;
+  const auto panel_at = [&](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
+  amx_gemm<T, U8S8Dot>(
+      m, nc, quads, [&](size_t i, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, quads, a_tiles); },
+      [&](size_t i, size_t n0, auto multiply) {
+        const char* panel = panel_at(n0);
+        alignas(64) int32_t sums[kBlock][2][Q::kLanes];
+        for (size_t r = 0; r < kBlock; r++) {
+          for (size_t v = 0; v < 2; v++) Q::store_i32(sums[r][v], Q::load_i32(panel + 4 * v * Q::kLanes));
+        }
+        multiply(sums, panel + 8 * kBlock);
+        requantize_rows<Q, kBlock>(sums, panel, *rq, i, n0, kBlock, c, c_stride);
+      },
+      [&](size_t i, size_t rows, size_t n0) {
+        mbv2_qu8_requant part = *rq;  // the residual's rows and columns as the call numbers them
+        if (part.residual) part.residual += i * part.residual_stride + n0;
+        mbv2_qu8_gemm_ukernel_14x32c4__avx512(rows, nc - n0, kc, a + i * a_stride, a_stride, panel_at(n0),
+                                              panel_stride, &part, c + i * c_stride + n0, c_stride);
+      });
+}
+#endif
+
+}  // namespace
+}  // namespace mbv2::x86
