@@ -357,6 +357,10 @@ PROVIDERS = {p.name: p for p in (
     Provider("mbv2-engine", ("mbv2_engine._core",), attrgetter("npz"), _engine("auto"),
              precisions=FLOAT32 + INT8 + BF16, peer_in=()),
     Provider("mbv2-engine-ref", ("mbv2_engine._core",), attrgetter("npz"), _engine("ref"), peer_in=()),
+    # The float32 kernels of one x86 ISA, forced (issue 16: the AVX2 path against the AVX-512 one on the
+    # same core, interleaved); skipped where the CPU lacks it.
+    Provider("mbv2-engine-avx2", ("mbv2_engine._core",), attrgetter("npz"), _engine("avx2"), peer_in=()),
+    Provider("mbv2-engine-avx512", ("mbv2_engine._core",), attrgetter("npz"), _engine("avx512"), peer_in=()),
     Provider("torch-eager", (), attrgetter("torch_state"), _torch_eager(channels_last=False), precisions=FLOAT_PEER),
     Provider("torch-channels-last", (), attrgetter("torch_state"), _torch_eager(channels_last=True),
              precisions=FLOAT_PEER),
