@@ -82,14 +82,6 @@ std::string core_dtype(const char* dtype) {
 
 // Before the file is read, so a missing ISA is reported without loading the
 // weights; the core refuses it with kUnsupportedIsa, naming the ISAs it runs.
-void check_isa(const std::string& isa, const std::string& dtype) {
-  if (dtype == "bf16") {
-    mbv2::select_bf16_kernels(isa);
-  } else {
-    mbv2::select_kernels(isa);
-  }
-}
-
 size_t resolve_threads(size_t threads) {
   if (threads != 0) return threads;  // the model refuses more than kMaxThreads
   const size_t hardware = std::thread::hardware_concurrency();
@@ -106,7 +98,6 @@ void create(const mbv2_engine_options* options, mbv2_engine** engine, const std:
   mbv2_engine_options_init(&defaults);
   const mbv2_engine_options& opts = options != nullptr ? *options : defaults;
   const std::string isa = opts.isa != nullptr ? opts.isa : "auto", dtype = core_dtype(opts.dtype);
-  check_isa(isa, dtype);
   const mbv2::io::WeightFile file = [&] {
     try {
       return load();

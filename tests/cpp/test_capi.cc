@@ -215,6 +215,34 @@ TEST(CApi, RunsAnInt8FileUnchanged) {
   mbv2_engine_destroy(engine);
 }
 
+// The ISA is checked against the file's precision: an int8 file takes the
+// int8-only ISAs (a check before the file was read once judged them as float32
+// ISAs and called them unknown). Each runs here or is refused for this CPU.
+TEST(CApi, AnInt8FileTakesTheInt8OnlyIsas) {
+#if defined(__x86_64__) || defined(_M_X64)
+  const char* isas[] = {"avxvnni", "amx"};
+#else
+  const char* isas[] = {"neondot"};
+#endif
+  for (const char* isa : isas) {
+    mbv2_engine_options options;
+    mbv2_engine_options_init(&options);
+    options.isa = isa;
+    mbv2_engine* engine = nullptr;
+    const mbv2_status status = mbv2_engine_create_from_file(fixture("v3_int8_0.35.npz").string().c_str(), &options,
+                                                            &engine);
+    if (status == MBV2_STATUS_OK) {
+      const char* got = nullptr;
+      ASSERT_EQ(mbv2_engine_get_isa(engine, &got), MBV2_STATUS_OK);
+      EXPECT_STREQ(got, isa);
+      mbv2_engine_destroy(engine);
+    } else {
+      EXPECT_EQ(status, MBV2_STATUS_UNSUPPORTED_ISA) << error_message();
+      EXPECT_EQ(error_message().find("unknown"), std::string::npos) << isa << ": " << error_message();
+    }
+  }
+}
+
 // The reference bf16 kernels run on any CPU: the option reaches the core. Its
 // accuracy is tested in Python (tests/test_bf16.py), and its logits against
 // the Python engine's (tests/test_capi_parity.py): this fixture's weights are

@@ -61,7 +61,10 @@ typedef struct mbv2_engine mbv2_engine;
 
 typedef struct mbv2_engine_options {
   size_t threads;  /* worker threads per run, at most 256; 0 = one per hardware thread (at most 256) */
-  const char* isa; /* kernel ISA: "auto" (the fastest this CPU runs), "ref", ...; NULL = "auto" */
+  /* kernel ISA: "auto" (the fastest this CPU runs), "ref", ...; NULL = "auto". Judged
+   * against the file's precision: an int8 file also takes the int8-only ISAs
+   * ("avxvnni", "amx", "neondot"). */
+  const char* isa;
   /* "fp32", or "bf16": a float32 file's 1x1 convolutions and classifier in bf16
    * on AVX512-BF16 (MBV2_STATUS_UNSUPPORTED_ISA on a CPU without it); an int8
    * file runs in int8 and takes "fp32" only. NULL = "fp32". Fill the struct
