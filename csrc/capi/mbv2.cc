@@ -80,8 +80,6 @@ std::string core_dtype(const char* dtype) {
   throw Error(Status::kInvalidArgument, "dtype must be \"fp32\" or \"bf16\", got \"" + name + "\"");
 }
 
-// Before the file is read, so a missing ISA is reported without loading the
-// weights; the core refuses it with kUnsupportedIsa, naming the ISAs it runs.
 size_t resolve_threads(size_t threads) {
   if (threads != 0) return threads;  // the model refuses more than kMaxThreads
   const size_t hardware = std::thread::hardware_concurrency();

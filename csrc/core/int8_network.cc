@@ -61,13 +61,6 @@ std::vector<std::string> int8_block_kernels(const BlockSpec& b, const QKernelSet
 
 }  // namespace
 
-std::string float_isa_for_int8(const std::string& int8_isa) {
-  if (int8_isa == "avxvnni") return "avx2";
-  if (int8_isa == "amx") return "avx512";
-  if (int8_isa == "neondot") return "neon";
-  return int8_isa;
-}
-
 Int8Network pack_int8_network(const ArrayMap& arrays, const NetworkSpec& spec, const std::string& int8_isa) {
   if (spec.quant.size() != quant_tensor_count(spec)) {
     throw Error(Status::kInvalidFormat, "an int8 network needs " + std::to_string(quant_tensor_count(spec)) +

@@ -33,9 +33,6 @@ struct Int8Network {
   QuantParams stem_out, head_out;
 };
 
-// The float ISA whose stem and classifier kernels serve an int8 ISA.
-std::string float_isa_for_int8(const std::string& int8_isa);
-
 // Checks and packs the int8 members of a version-3 network for `int8_isa`.
 Int8Network pack_int8_network(const ArrayMap& arrays, const NetworkSpec& spec, const std::string& int8_isa);
 

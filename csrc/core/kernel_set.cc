@@ -180,10 +180,6 @@ const IsaInfo kBf16Isas[] = {
     {"amx", "an x86-64 CPU with AMX-TILE, AMX-BF16 and AVX-512F, BW, VL and AVX512_BF16, and an OS that saves "
             "ZMM and tile state (XCR0 bits 17, 18) and grants the tiles (Linux: arch_prctl ARCH_REQ_XCOMP_PERM)"}};
 
-// The float32 ISA whose depthwise and stem kernels a bf16 ISA takes: "amx"
-// has tiles only for the GEMMs.
-std::string bf16_float_isa(const std::string& isa) { return isa == "amx" ? "avx512" : isa; }
-
 bool bf16_cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) || defined(_M_X64)
   const X86Features& x86 = x86_features();
@@ -210,6 +206,13 @@ std::string resolve_isa(const std::string& requested, const std::vector<std::str
 }
 
 }  // namespace
+
+std::string float_isa_for(const std::string& isa) {
+  if (isa == "avxvnni") return "avx2";
+  if (isa == "amx") return "avx512";  // tiles only for the GEMMs
+  if (isa == "neondot") return "neon";
+  return isa;
+}
 
 // The names in an ISA table that `runs` accepts, in the table's order.
 template <size_t N, class Runs>
@@ -279,7 +282,7 @@ KernelSet select_bf16_kernels(const std::string& requested) {
   }
   const std::string isa =
       resolve_isa(requested, available, kBf16Isas, "bf16", requested == "amx" ? amx_lacking(true) : "");
-  KernelSet ks = select_kernels(bf16_float_isa(isa));
+  KernelSet ks = select_kernels(float_isa_for(isa));
   ks.isa = isa;
   ks.bf16 = true;
 #define MBV2_BF16KERNEL(isa_, op, name, nr_) \

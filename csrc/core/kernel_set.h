@@ -70,6 +70,11 @@ QKernelSet select_qkernels(const std::string& isa);
 // ISAs this CPU can run int8 on, the reference first.
 std::vector<std::string> available_int8_isas();
 
+// The float32 ISA whose kernels a bf16 or int8 ISA takes for what it has no
+// kernels of its own (the stem, the depthwise for bf16, the classifier):
+// "avxvnni" -> "avx2", "amx" -> "avx512", "neondot" -> "neon", others as named.
+std::string float_isa_for(const std::string& isa);
+
 // The bf16 kernels of `isa` ("auto": the fastest bf16 ISA available): the
 // bf16 GEMMs with the float32 ISA's depthwise and stem kernels. The same
 // errors as select_kernels, naming what bf16 needs of the CPU; "auto" on a

@@ -46,7 +46,7 @@ void check_spec(const NetworkSpec& spec, size_t threads) {
 }
 
 // The float32 kernels of `isa`, its bf16 ones, or an int8 network's float32
-// kernels for its stem and classifier (float_isa_for_int8).
+// kernels for its stem and classifier (float_isa_for).
 KernelSet kernels_for(const NetworkSpec& spec, const std::string& isa, const std::string& dtype) {
   if (dtype != "float32" && dtype != "bf16") {
     throw Error(Status::kInvalidArgument, "dtype must be 'float32' or 'bf16', got '" + dtype + "'");
@@ -56,7 +56,7 @@ KernelSet kernels_for(const NetworkSpec& spec, const std::string& isa, const std
       throw Error(Status::kInvalidArgument, "this is an int8 file: it runs in int8, not " + dtype +
                                                 " (load its float32 original for bf16)");
     }
-    return select_kernels(float_isa_for_int8(select_qkernels(isa).isa));
+    return select_kernels(float_isa_for(select_qkernels(isa).isa));
   }
   return dtype == "bf16" ? select_bf16_kernels(isa) : select_kernels(isa);
 }

@@ -99,7 +99,7 @@ class Model {
   void run_image_pair(const Plan& plan, const ImageJob& a, const ImageJob& b) const;
 
   NetworkSpec spec_;
-  KernelSet ks_;  // an int8 network's stem, Dense layers and classifier: float_isa_for_int8
+  KernelSet ks_;  // an int8 network's stem, Dense layers and classifier: float_isa_for
   size_t threads_;
   PackedConv stem_, head_;
   std::vector<PackedConv> dense_;  // the hidden layers, then the classifier
