@@ -12,7 +12,10 @@ register tile's k loop, or the depthwise kernel's 4-pixel step), --all shows
 every one. For each it prints the FMAs, loads, broadcasts and stack accesses
 (spills) per iteration, the FMA bound (FMAs / 2: two FMA pipes on Zen 3-5) and
 llvm-mca's cycles per iteration for each -mcpu, and the FMA share that gives.
-Needs g++ and llvm-mca (a newer one, llvm-mca-19 for znver5, is preferred).
+Needs g++ and llvm-mca (a newer one, llvm-mca-19 for znver5, is preferred:
+`apt-get install llvm-19` on Debian 12). LLVM 14's znver3 model issues one ymm
+FMA per cycle where Zen 3 issues two (eight independent FMA chains: 8.05 cycles
+per 8 FMAs in LLVM 14, 4.06 in LLVM 19), so with it every znver3 share reads half.
 """
 import argparse
 import re
