@@ -1,5 +1,6 @@
 // What the x86 kernel templates (x86-gemm.h, x86-dwconv.h) share: turning a
-// run-time remainder into a compile-time tile size.
+// run-time remainder into a compile-time tile size, and the register count
+// that picks their loop shapes.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,12 @@ inline void with_const(size_t n, F f) {
   }
   f(Const<N>());
 }
+
+// The vocabulary's vector register count (S::kRegisters), 32 when it does not say.
+template <class S, class = void>
+struct vector_registers : Const<32> {};
+template <class S>
+struct vector_registers<S, std::void_t<decltype(S::kRegisters)>> : Const<S::kRegisters> {};
 
 }  // namespace
 }  // namespace mbv2::x86

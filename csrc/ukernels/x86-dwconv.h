@@ -122,8 +122,8 @@ inline void dwconv3x3_channel_major(size_t wo, size_t channels, const float* con
 // often after L1 had dropped it. A group's window (3 rows x 10-17 pixels x
 // the chunk's channels) is read line by line and stays in L1 for every tile.
 // Single-kernel timings on Zen 3, the network's shapes, against the
-// channel-major order with 4 pixels and taps in registers: 1.2-1.7x faster
-// (blocks 0 and 1 the most, block 2 the least).
+// channel-major order with 4 pixels and taps in registers: 1.1-2.3x faster
+// (blocks 1, 0 and the 7x7 ones the most, blocks 2 and 3 the least).
 template <class S, size_t Stride>
 inline void dwconv3x3_pixel_major(size_t wo, size_t channels, const float* const* rows, size_t in_stride,
                                   const float* w, float* out, size_t out_stride) {
@@ -140,7 +140,7 @@ inline void dwconv3x3_pixel_major(size_t wo, size_t channels, const float* const
 template <class S, size_t Stride>
 inline void dwconv3x3_relu6(size_t wo, size_t channels, const float* const* rows, size_t in_stride, const float* w,
                             float* out, size_t out_stride) {
-  if constexpr (S::kLanes == 8) {
+  if constexpr (vector_registers<S>::value <= 16) {
     dwconv3x3_pixel_major<S, Stride>(wo, channels, rows, in_stride, w, out, out_stride);
   } else {
     dwconv3x3_channel_major<S, Stride>(wo, channels, rows, in_stride, w, out, out_stride);

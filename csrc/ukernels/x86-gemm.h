@@ -45,12 +45,6 @@ inline void store_lanes(float* p, typename S::V v, size_t n) {
   }
 }
 
-// The vocabulary's vector register count (S::kRegisters), 32 when it does not say.
-template <class S, class = void>
-struct vector_registers : Const<32> {};
-template <class S>
-struct vector_registers<S, std::void_t<decltype(S::kRegisters)>> : Const<S::kRegisters> {};
-
 // acc[r][v] += sum_k *a(r, k) * w[k * NR + v * lanes]: the loop all four ops share.
 //
 // Each k also prefetches row k of `next`, the next panel (past a call's last
