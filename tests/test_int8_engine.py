@@ -88,7 +88,10 @@ def test_plan_and_info_name_the_precision_and_kernels(small_int8):
     assert engine.precision == plan.precision == "int8" and plan.isa == INT8_ISAS[-1]
     blocks = [layer for layer in plan.layers if layer["name"].startswith("block")]
     assert all(k.startswith("mbv2_qu8_") and k.endswith("__" + plan.isa) for b in blocks for k in b["kernels"])
-    assert plan.layers[0]["kernels"][0].startswith("mbv2_f32_stem")  # the stem stays float32, as the file says
+    # the stem stays float32, as the file says, and its output is quantized for block 0
+    assert plan.layers[0]["kernels"][0].startswith("mbv2_f32_stem")
+    stem_out = plan.layers[0]["kernels"][1]
+    assert stem_out.startswith("mbv2_qu8_quantize_") and stem_out.endswith("__" + plan.isa)
     assert plan.layers[-1]["kernels"][0].startswith("mbv2_f32_project")
     assert "int8 on ISA" in str(plan)
     # an int8 arena holds bytes between blocks, and only the float32 image beside them

@@ -9,6 +9,8 @@ and 1; 1, 7, 13 and 56 rows (the tails of every MR); k of 1, 3, 4, 5, 24 and 960
 odd widths; outputs wider than nc whose extra bytes must survive; the clamp binding
 at both ends, ReLU6 below 255; the residual with zero points 0 and 255; input zero
 points 0 and 255; the sums that would saturate vpmaddubsw; scales from 1e-6 to 10.
+The stem output's quantization over lengths around its vector, exact ties and both
+ends of the clamp.
 The AMX GEMM on emulated tiles (ISA "amx-emulated", TDPBUSD after the Intel SDM)
 too, where this CPU runs the avx512 kernels it falls back on, bit-exact over its
 own edges: 32-row and 32-channel blocks and their remainders, K below one tile
@@ -361,6 +363,40 @@ def test_qdwconv(kernel, c_class, wo):
         assert_clamps(got[:, :channels], 0, 180)
 
 
+# ---- the stem output's quantization ----
+
+def quantize_case(rng, n, scale):
+    """Stem outputs (ReLU6 applied, so 0..6, plus values past both ends the clamp must take)
+    with every tenth an exact tie k + 0.5 of x * inv_scale, which rint takes to the even k."""
+    inv = F32(1.0 / F64(scale))
+    hi = F32(min(255.0, np.rint(6.0 / F64(scale))))
+    x = rng.uniform(-0.5, 6.5, n).astype(F32)
+    ties = np.arange(0, n, 10)
+    x[ties] = ((rng.integers(0, 255, len(ties)) + F32(0.5)) / inv).astype(F32)
+    return x, inv, hi
+
+
+@pytest.mark.parametrize("scale", [F32(0.5), F32(6.0 / 180), F32(0.01)])  # ties exact; hi 12, 180 and 255
+@pytest.mark.parametrize("n_class", ["one", "below", "equal", "above", "multiple", "row"])
+@pytest.mark.parametrize("kernel", all_kernels("qquantize"))
+def test_qquantize(kernel, n_class, scale):
+    """Every length around the vector (the remainder goes through the twin's loop), a whole
+    112-pixel stem row of 32 channels; the bytes past n must survive."""
+    lanes = kernel["nr"]
+    n = {"one": 1, "below": max(lanes - 1, 1), "equal": lanes, "above": lanes + 1, "multiple": 3 * lanes + 5,
+         "row": 112 * 32}[n_class]
+    x, inv, hi = quantize_case(np.random.default_rng([n, int(scale * 1000)]), n, scale)
+    out = np.full(n + 7, 77, np.uint8)
+    got = _test_hooks.qukernel_quantize(kernel["name"], x, inv, hi, out)
+    want = _test_hooks.qukernel_quantize(TWIN["qquantize"]["name"], x, inv, hi, out)
+    np.testing.assert_array_equal(got, want, err_msg=f"{kernel['name']} differs from its twin")
+    numpy = np.rint(np.minimum(np.maximum(x * inv, F32(0)), hi)).astype(np.uint8)
+    np.testing.assert_array_equal(want[:n], numpy, err_msg="the twin differs from numpy")
+    assert (got[n:] == 77).all(), "bytes past n were written"
+    if n >= 100:
+        assert (got[:n] == 0).any() and (got[:n] == hi).any(), "the clamp never bound"
+
+
 # ---- the registry ----
 
 def test_every_int8_isa_lists_every_op_with_its_names():
@@ -369,6 +405,6 @@ def test_every_int8_isa_lists_every_op_with_its_names():
         assert {"ref", "avx2", "avxvnni", "avx512"} <= isas
     for isa in isas:
         mine = [k for k in KERNELS if k["isa"] == isa]
-        assert sorted(k["op"] for k in mine) == ["qdwconv3x3s1", "qdwconv3x3s2", "qgemm"], isa
+        assert sorted(k["op"] for k in mine) == ["qdwconv3x3s1", "qdwconv3x3s2", "qgemm", "qquantize"], isa
         for k in mine:
-            assert k["name"].startswith("mbv2_qu8_") and k["name"].endswith("__" + isa), k["name"]
+            assert k["name"].startswith("mbv2_qu8_") and k["name"].endswith("__" + isa) and k["nr"] > 0, k["name"]

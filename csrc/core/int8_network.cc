@@ -37,18 +37,11 @@ char* member_scratch(const Plan& plan, float* arena, size_t member) {
   return reinterpret_cast<char*>(arena) + plan.q.scratch + member * plan.q.member_stride;
 }
 
-// The stem's float32 row (ReLU6 applied) quantized with its (scale, 0):
-// q = rint(min(x / scale, hi)). Adding and subtracting 1.5 x 2^23 rounds a
-// float in [0, 2^22) to the nearest integer, ties to even, in the default
-// rounding mode, as rint does; unlike rint it vectorises on any x86-64.
-void quantize_stem_row(const float* x, size_t n, QuantParams q, uint8_t* dst) {
+// The stem's float32 row (ReLU6 applied) quantized with its (scale, 0), n values.
+void quantize_stem_row(const QKernelSet& ks, const float* x, size_t n, QuantParams q, uint8_t* dst) {
   const float inv = static_cast<float>(1.0 / q.scale);
   const float hi = static_cast<float>(std::min(255.0, std::nearbyint(6.0 / q.scale)));
-  constexpr float kRound = 12582912.0f;  // 1.5 x 2^23
-  for (size_t i = 0; i < n; i++) {
-    const float v = std::min(std::max(x[i] * inv, 0.0f), hi);
-    dst[i] = static_cast<uint8_t>(static_cast<int32_t>((v + kRound) - kRound));
-  }
+  ks.quantize.fn(n, x, inv, hi, dst);
 }
 
 std::vector<std::string> int8_block_kernels(const BlockSpec& b, const QKernelSet& ks) {
@@ -104,6 +97,7 @@ Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const In
     ring = std::max(ring, ring_slots(g.tile_rows, b.stride) * (g.w + 2) * qstride(b.hidden()));
     tile = std::max(tile, g.tile_rows * g.wo * qstride(b.hidden()));
   }
+  plan.layers[0].kernels.emplace_back(net.ks.quantize.name);  // the float32 stem, then its uint8 output
   const size_t head = spec.blocks.size() + 1;
   plan.layers[head].kernels = {net.ks.gemm.name};
   // The image (float32) shares its region with the odd blocks' outputs:
@@ -160,10 +154,12 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
     if (i == 0) {  // t = 1: the stem's row is the depthwise input (Int8Network: block 0 only)
       stem_rows.produce(iy, 0, spec.stem, stem_row);
       if (hs == spec.stem) {  // the usual case (channels are multiples of 8): the whole row at once
-        quantize_stem_row(stem_row, g.w * spec.stem, net.stem_out, dst);
+        quantize_stem_row(net.ks, stem_row, g.w * spec.stem, net.stem_out, dst);
         return;
       }
-      for (size_t x = 0; x < g.w; x++) quantize_stem_row(stem_row + x * spec.stem, spec.stem, net.stem_out, dst + x * hs);
+      for (size_t x = 0; x < g.w; x++) {
+        quantize_stem_row(net.ks, stem_row + x * spec.stem, spec.stem, net.stem_out, dst + x * hs);
+      }
       return;
     }
     const PackedQConv& e = block.expand;

@@ -259,7 +259,7 @@ QKernelSet select_qkernels(const std::string& requested) {
   if (isa == #isa_) ks.op = {&name, #name, nr_, kr_};
 #include "ukernels/registry-int8.inc"
 #undef MBV2_QUKERNEL
-  if (!ks.gemm.fn || !ks.dwconv3x3s1.fn || !ks.dwconv3x3s2.fn) {
+  if (!ks.gemm.fn || !ks.dwconv3x3s1.fn || !ks.dwconv3x3s2.fn || !ks.quantize.fn) {
     throw Error(Status::kInternal, "registry-int8.inc lacks a kernel for ISA " + isa);
   }
   return ks;

@@ -265,6 +265,18 @@ U8Array qukernel_dwconv(const std::string& name, const U8Array& rows, const I8Ar
   return result;
 }
 
+// One registered quantize kernel on x (n,) float32 into a copy of out (>= n,)
+// uint8, with the stem output scale's inverse and top (ukernels.h).
+U8Array qukernel_quantize(const std::string& name, const FloatArray& x, float inv_scale, float hi,
+                          const U8Array& out) {
+  const auto [ks, op] = find_qukernel(name);
+  require(op == "quantize", "'" + name + "' is a q" + op + " kernel, not a quantize one");
+  require(x.ndim() == 1 && out.ndim() == 1 && out.shape(0) >= x.shape(0), "x (n,), out (>= n,)");
+  U8Array result = copy_u8(out);
+  ks.quantize.fn(x.shape(0), x.data(), inv_scale, hi, result.mutable_data());
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_test_hooks, m) {
@@ -292,6 +304,8 @@ PYBIND11_MODULE(_test_hooks, m) {
   m.def("qukernel_dwconv", &qukernel_dwconv, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("scale"),
         py::arg("bias"), py::arg("in_scale"), py::arg("out_scale"), py::arg("out"), py::arg("channels"),
         "One registered int8 depthwise microkernel.");
+  m.def("qukernel_quantize", &qukernel_quantize, py::arg("name"), py::arg("x"), py::arg("inv_scale"), py::arg("hi"),
+        py::arg("out"), "One registered int8 quantize microkernel (the stem's output to uint8).");
   m.def("amx_emulated_ukernels", [] {
 #if defined(__x86_64__) || defined(_M_X64)
     return ukernel_dicts(testing::amx_emulated_ukernels());

@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "ukernels/neon.h"
+#include "ukernels/quant-common.h"  // quantize's remainder
 #include "ukernels/ukernels.h"
 
 namespace mbv2::neon_qu8 {
@@ -149,6 +150,24 @@ class Requant16 {
   const uint8_t* residual_;
   size_t residual_stride_;
 };
+
+// mbv2_qu8_quantize_ukernel_fn, 16 values at a time: the twin's multiply, clamp
+// and round to nearest even, then narrowed (the values are 0..255); the last
+// n % 16 values through the twin.
+inline void quantize_16(size_t n, const float* x, float inv_scale, float hi, uint8_t* y) {
+  const float32x4_t inv = vdupq_n_f32(inv_scale), lo = vdupq_n_f32(0.0f), top = vdupq_n_f32(hi);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    int32x4_t v[4];
+    for (size_t q = 0; q < 4; q++) {
+      v[q] = vcvtnq_s32_f32_exact(vminq_f32(vmaxq_f32(vmulq_f32(vld1q_f32(x + i + 4 * q), inv), lo), top));
+    }
+    const uint16x8_t v01 = vreinterpretq_u16_s16(vcombine_s16(vmovn_s32(v[0]), vmovn_s32(v[1])));
+    const uint16x8_t v23 = vreinterpretq_u16_s16(vcombine_s16(vmovn_s32(v[2]), vmovn_s32(v[3])));
+    vst1q_u8(y + i, vcombine_u8(vmovn_u16(v01), vmovn_u16(v23)));
+  }
+  mbv2::quant::quantize(n - i, x + i, inv_scale, hi, y + i);
+}
 
 // acc += x (16 uint8 inputs, widened) * k (16 int8 weights, widened to the
 // int16 pairs klo, khi): exact int32 products, no saturation.

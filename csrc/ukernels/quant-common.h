@@ -40,6 +40,13 @@ inline uint8_t requantize(int32_t acc, float scale, const mbv2_qu8_requant& rq, 
   return static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(v)) + rq.zero_point);
 }
 
+// mbv2_qu8_quantize_ukernel_fn (ukernels.h); the SIMD kernels' last n % lanes values too.
+inline void quantize(size_t n, const float* x, float inv_scale, float hi, uint8_t* y) {
+  for (size_t i = 0; i < n; i++) {
+    y[i] = static_cast<uint8_t>(std::nearbyint(std::min(std::max(x[i] * inv_scale, 0.0f), hi)));
+  }
+}
+
 }  // namespace mbv2::quant
 
 namespace mbv2::quant {

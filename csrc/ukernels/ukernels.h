@@ -106,6 +106,12 @@ typedef void mbv2_qu8_dwconv3x3s1_ukernel_fn(size_t wo, size_t channels, const u
                                              const mbv2_qu8_requant* rq, uint8_t* out, size_t out_pixel_stride);
 typedef mbv2_qu8_dwconv3x3s1_ukernel_fn mbv2_qu8_dwconv3x3s2_ukernel_fn;
 
+// The float32 stem's output (ReLU6 applied) to the int8 blocks' uint8 input:
+//   y[i] = uint8(rint(min(max(x[i] * inv_scale, 0), hi)))   (rint: to nearest even)
+// with inv_scale = float(1 / s) and hi = min(255, rint(6 / s)) for the stem
+// output's scale s (its zero point is 0). x is finite.
+typedef void mbv2_qu8_quantize_ukernel_fn(size_t n, const float* x, float inv_scale, float hi, uint8_t* y);
+
 }  // extern "C"
 
 #define MBV2_QUKERNEL(isa, op, name, nr, kr) extern "C" mbv2_qu8_##op##_ukernel_fn name;

@@ -1,4 +1,5 @@
-// The x86 int8 kernels (GEMM and both depthwise strides), written once over a
+// The x86 int8 kernels (GEMM, both depthwise strides and the stem output's
+// quantization), written once over a
 // small integer vector vocabulary Q, as x86-gemm.h and x86-dwconv.h are for
 // float. Three vocabularies, each defined only where its TU's flags allow it:
 //   Avx512Vnni  ZMM, 16 channels, vpdpbusd (k groups of 4)        *-avx512vnni.cc
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ukernels/quant-common.h"  // quantize's remainder
 #include "ukernels/ukernels.h"
 #include "ukernels/x86-gemm.h"  // for_each_row_tile, with_const
 
@@ -445,6 +447,20 @@ inline void qdwconv3x3(size_t wo, size_t channels, const uint8_t* const* rows, s
                                      Part{channels - c0});
     }
   }
+}
+
+// ---- the stem's float32 output to uint8 ----
+
+// mbv2_qu8_quantize_ukernel_fn: kLanes values at a time, the twin's operations
+// (MXCSR's nearest-even for rint); the last n % kLanes values through the twin.
+template <class Q>
+inline void quantize(size_t n, const float* x, float inv_scale, float hi, uint8_t* y) {
+  const typename Q::VF inv = Q::set1_f32(inv_scale), lo = Q::set1_f32(0.0f), top = Q::set1_f32(hi);
+  size_t i = 0;
+  for (; i + Q::kLanes <= n; i += Q::kLanes) {
+    Q::store_u8(y + i, Q::to_int(Q::clamp(Q::mul(Q::load_f32(x + i), inv), lo, top)), Whole{});
+  }
+  mbv2::quant::quantize(n - i, x + i, inv_scale, hi, y + i);
 }
 
 }  // namespace

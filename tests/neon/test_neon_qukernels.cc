@@ -66,6 +66,7 @@ struct QKernels {
   std::vector<QKernel<mbv2_qu8_gemm_ukernel_fn>> gemm;
   std::vector<QKernel<mbv2_qu8_dwconv3x3s1_ukernel_fn>> dwconv3x3s1;
   std::vector<QKernel<mbv2_qu8_dwconv3x3s2_ukernel_fn>> dwconv3x3s2;
+  std::vector<QKernel<mbv2_qu8_quantize_ukernel_fn>> quantize;
 };
 
 // The registry lines of the given ISAs. Lines of the ISAs this binary does not
@@ -113,8 +114,9 @@ TEST(QRegistry, EveryNeonIsaHasOneKernelPerOpNamedForIt) {
     ASSERT_EQ(k.gemm.size(), 1u) << isa;
     ASSERT_EQ(k.dwconv3x3s1.size(), 1u) << isa;
     ASSERT_EQ(k.dwconv3x3s2.size(), 1u) << isa;
+    ASSERT_EQ(k.quantize.size(), 1u) << isa;
     const std::string suffix = "__" + std::string(isa);
-    for (std::string_view name : {k.gemm[0].name, k.dwconv3x3s1[0].name, k.dwconv3x3s2[0].name}) {
+    for (std::string_view name : {k.gemm[0].name, k.dwconv3x3s1[0].name, k.dwconv3x3s2[0].name, k.quantize[0].name}) {
       EXPECT_EQ(name.substr(0, 9), "mbv2_qu8_") << name;
       EXPECT_TRUE(name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix) << name;
     }
@@ -124,6 +126,7 @@ TEST(QRegistry, EveryNeonIsaHasOneKernelPerOpNamedForIt) {
   EXPECT_EQ(ref().gemm.size(), 1u);
   EXPECT_EQ(ref().dwconv3x3s1.size(), 1u);
   EXPECT_EQ(ref().dwconv3x3s2.size(), 1u);
+  EXPECT_EQ(ref().quantize.size(), 1u);
 }
 
 #if defined(__aarch64__)
@@ -777,6 +780,43 @@ TEST_P(QDwconvRoundingTest, MultiplyThenAddAtTies) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Neon, QDwconvRoundingTest, testing::ValuesIn(all_dwconv()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// ---- the stem output's quantization ------------------------------------------
+
+using QQuantizeTest = testing::TestWithParam<QKernel<mbv2_qu8_quantize_ukernel_fn>>;
+
+// Lengths around the 16-value vector and a whole 112-pixel row of 32 channels,
+// read up to an inaccessible page; values past both ends of the clamp (hi 180,
+// and 255), and exact ties k + 0.5 of x * inv_scale, which round to the even k.
+TEST_P(QQuantizeTest, MatchesScalarTwinBitForBit) {
+  const auto& kernel = GetParam();
+  MBV2_SKIP_UNLESS_CPU_RUNS(kernel);
+  const auto& twin = ref().quantize.at(0);
+  std::mt19937 gen(42);
+  std::uniform_real_distribution<float> value(-0.5f, 6.5f);
+  std::uniform_int_distribution<int> code(0, 254);
+  for (float scale : {0.5f, 6.0f / 180, 0.01f}) {
+    const float inv = static_cast<float>(1.0 / scale);
+    const float hi = static_cast<float>(std::min(255.0, std::nearbyint(6.0 / scale)));
+    for (size_t n : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{53}, size_t{112 * 32}}) {
+      SCOPED_TRACE("scale " + std::to_string(scale) + ", n " + std::to_string(n));
+      Guarded x(n * sizeof(float));
+      float* xf = reinterpret_cast<float*>(x.data());
+      for (size_t i = 0; i < n; i++) xf[i] = i % 10 == 0 ? (static_cast<float>(code(gen)) + 0.5f) / inv : value(gen);
+      std::vector<uint8_t> actual(n + 7, 77), expected(n + 7, 77);
+      kernel.fn(n, xf, inv, hi, actual.data());
+      twin.fn(n, xf, inv, hi, expected.data());
+      EXPECT_EQ(actual, expected);
+      for (size_t i = 0; i < n; i += 10) {
+        const float q = xf[i] * inv;
+        ASSERT_EQ(expected[i], static_cast<uint8_t>(std::nearbyint(std::min(q, hi)))) << "tie at " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Neon, QQuantizeTest, testing::ValuesIn(neon().quantize),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
