@@ -103,7 +103,7 @@ def test_head_matches_reference(h, w, c, last, isa):
 
 
 def test_registry_has_every_op_for_every_isa():
-    ops = {"expand", "dwconv3x3s1", "dwconv3x3s2", "project", "stem", "head"}
+    ops = {"expand", "dwconv3x3s1", "dwconv3x3s2", "project", "stem", "head", "load"}
     kernels = [k for k in _core.ukernels() if not k["op"].startswith(("q", "bf16"))]
     for isa in ISAS:
         mine = [k for k in kernels if k["isa"] == isa]

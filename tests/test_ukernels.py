@@ -131,6 +131,35 @@ def test_stem(kernel, nc_class, wo):
         assert_clamp_binds(got[:, :nc])
 
 
+def all_kernels(op):
+    """The twin too: it is checked against numpy where the SIMD kernels are checked against it."""
+    return [pytest.param(TWIN[op], id=TWIN[op]["name"])] + simd_kernels(op)
+
+
+@pytest.mark.parametrize("w", [1, 7, 8, 15, 16, 17, 33, 224])
+@pytest.mark.parametrize("kernel", all_kernels("load"))
+def test_load_copies_rows_exactly_and_finds_every_non_finite(kernel, w):
+    """Planes wider than the row (the plane stride is not w), extremes that are finite
+    (the largest float, a subnormal, -0), then NaN and both infinities in each plane at
+    its first, middle and last value: each sets the flag, alone."""
+    rng = np.random.default_rng(w)
+    planes = _f32(rng, (3, w + 5), 2.0)
+    planes[:, -5:] = np.nan  # past the row: never read
+    planes[0, 0], planes[1, w // 2], planes[2, w - 1] = np.finfo(np.float32).max, 1e-42, -0.0
+    out = np.full((w + 2) * 3, -7.0, np.float32)
+    want = np.zeros((w + 2, 3), np.float32)
+    want[1:-1] = planes[:, :w].T
+    got, bad = _test_hooks.ukernel_load(kernel["name"], planes, w, out)
+    np.testing.assert_array_equal(got.view(np.uint32), want.reshape(-1).view(np.uint32))
+    assert bad == 0
+    for value in (np.nan, np.inf, -np.inf):
+        for c in range(3):
+            for x in {0, w // 2, w - 1}:
+                hit = planes.copy()
+                hit[c, x] = value
+                assert _test_hooks.ukernel_load(kernel["name"], hit, w, out)[1] == 1, (value, c, x)
+
+
 def test_hooks_refuse_wrong_kernels():
     with pytest.raises(InputError, match="no registered microkernel"):
         _test_hooks.ukernel_stem("mbv2_nonexistent", np.zeros((3, 9), np.float32),

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "core/common.h"
+#include "ukernels/ukernels.h"
 
 namespace mbv2 {
 
@@ -16,7 +17,9 @@ size_t padded_image_floats(size_t h, size_t w);
 // NaN or infinite: ReLU6 would clamp it to a plausible number, so the caller
 // must fail rather than return logits. The test reads each row right after
 // its copy, in L1 (a few us per 224x224 image, where numpy's isfinite took 20).
-bool load_padded_image(const float* x, Layout layout, size_t h, size_t w, size_t y0, size_t y1, float* dst);
+// NCHW rows go through `load` (the ISA's kernel, ukernels.h), NHWC rows are copied.
+bool load_padded_image(mbv2_load_ukernel_fn* load, const float* x, Layout layout, size_t h, size_t w, size_t y0,
+                       size_t y1, float* dst);
 // NaN and infinite values among x[0 .. n), for the error message.
 size_t count_non_finite(const float* x, size_t n);
 

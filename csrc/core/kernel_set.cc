@@ -237,7 +237,7 @@ KernelSet select_kernels(const std::string& requested) {
   const std::pair<const char*, bool> slots[] = {
       {"expand", ks.expand.fn != nullptr}, {"dwconv3x3s1", ks.dwconv3x3s1.fn != nullptr},
       {"dwconv3x3s2", ks.dwconv3x3s2.fn != nullptr}, {"project", ks.project.fn != nullptr},
-      {"stem", ks.stem.fn != nullptr}, {"head", ks.head.fn != nullptr}};
+      {"stem", ks.stem.fn != nullptr}, {"head", ks.head.fn != nullptr}, {"load", ks.load.fn != nullptr}};
   for (const auto& [op, present] : slots) {
     if (!present) {
       throw Error(Status::kInternal, "registry.inc lists no '" + std::string(op) + "' kernel for ISA " + isa);

@@ -30,6 +30,7 @@ struct KernelSet {
   Ukernel<mbv2_project_ukernel_fn> project;
   Ukernel<mbv2_stem_ukernel_fn> stem;
   Ukernel<mbv2_head_ukernel_fn> head;
+  Ukernel<mbv2_load_ukernel_fn> load;  // an NCHW image row into the stem's padded NHWC row
 
   const Ukernel<mbv2_dwconv3x3s1_ukernel_fn>& dwconv(size_t stride) const {
     return stride == 1 ? dwconv3x3s1 : dwconv3x3s2;

@@ -300,7 +300,7 @@ void Model::run_step(const Plan& plan, const ImageJob& job, size_t step, Share s
 
 void Model::run_load(const Plan& plan, const ImageJob& job, Share share) const {
   share.claim(plan.height, [&](size_t y0, size_t y1) {
-    if (!load_padded_image(job.x, job.layout, plan.height, plan.width, y0, y1, job.arena + plan.arena.x)) {
+    if (!load_padded_image(ks_.load.fn, job.x, job.layout, plan.height, plan.width, y0, y1, job.arena + plan.arena.x)) {
       job.non_finite->store(true, std::memory_order_relaxed);
     }
   });

@@ -180,6 +180,20 @@ py::array_t<float> ukernel_stem(const std::string& name, const py::object& rows,
   return result;
 }
 
+// planes (3, >= w) float32, read w values of each (plane stride: the row's
+// length); out ((w + 2) * 3,) float32, a copy returned with the kernel's flag.
+std::pair<py::array_t<float>, int> ukernel_load(const std::string& name, const py::object& planes, size_t w,
+                                                const py::object& out) {
+  const auto [ks, op] = find_ukernel(name);
+  require(op == "load", "'" + name + "' is a " + op + " kernel, not the image row load");
+  const FloatArray in = as_float32(planes, "planes");
+  py::array_t<float> result = copy_of(out, "out", 1);
+  require(in.ndim() == 2 && in.shape(0) == 3 && size_t(in.shape(1)) >= w && size_t(result.shape(0)) == (w + 2) * 3,
+          "load: planes must be (3, >= w), out ((w + 2) * 3,)");
+  const int bad = ks.load.fn(w, in.data(), in.shape(1), result.mutable_data());
+  return {result, bad};
+}
+
 // ---- int8 ----
 
 using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
@@ -297,6 +311,8 @@ PYBIND11_MODULE(_test_hooks, m) {
         py::arg("out"), py::arg("channels"), "One registered depthwise microkernel.");
   m.def("ukernel_stem", &ukernel_stem, py::arg("name"), py::arg("rows"), py::arg("w"), py::arg("b"), py::arg("out"),
         "One registered stem microkernel.");
+  m.def("ukernel_load", &ukernel_load, py::arg("name"), py::arg("planes"), py::arg("w"), py::arg("out"),
+        "One registered image row load microkernel: (the padded NHWC row, its non-finite flag).");
   m.def("qukernel_gemm", &qukernel_gemm, py::arg("name"), py::arg("a"), py::arg("w"), py::arg("scale"),
         py::arg("bias"), py::arg("in_scale"), py::arg("in_zero"), py::arg("out_scale"), py::arg("out_zero"),
         py::arg("relu6"), py::arg("c"), py::arg("residual") = py::none(), py::arg("residual_scale") = 1.0f,

@@ -84,7 +84,7 @@ Tensor run_stem_layer(const std::string& isa, const ArrayMap& arrays, const floa
   AlignedBuffer image(padded_image_floats(h, w));
   Tensor out{{n, ho, wo, c0}, std::vector<float>(n * ho * wo * c0)};
   for (size_t i = 0; i < n; i++) {
-    load_padded_image(x + i * h * w * 3, Layout::NHWC, h, w, 0, h, image.data());
+    load_padded_image(ks.load.fn, x + i * h * w * 3, Layout::NHWC, h, w, 0, h, image.data());
     const StemSource source(ks, stem, image.data(), h, w, pad);
     for (size_t y = 0; y < ho; y++) source.produce(y, 0, c0, out.data.data() + (i * ho + y) * wo * c0);
   }

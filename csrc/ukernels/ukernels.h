@@ -42,6 +42,12 @@ typedef void mbv2_dwconv3x3s1_ukernel_fn(size_t wo, size_t channels, const float
                                          size_t out_pixel_stride);
 typedef mbv2_dwconv3x3s1_ukernel_fn mbv2_dwconv3x3s2_ukernel_fn;
 
+// One row of an NCHW image into the stem's padded NHWC row: row[0..3) and
+// row[(w + 1) * 3 ..) are zeros, pixel i's channel c goes to row[3 + 3i + c]
+// from x[c * plane_stride + i]. Returns 1 if any of the 3w values read is NaN
+// or infinite, else 0.
+typedef int mbv2_load_ukernel_fn(size_t w, const float* x, size_t plane_stride, float* row);
+
 // Stem: 3x3 stride-2 conv over 3 interleaved input channels + bias + ReLU6 for
 // one output row. rows[ky] as for the depthwise kernels, pixel stride 3; the
 // packed k index is ci * 9 + ky * 3 + kx (the file's (out, in, ky, kx) order).

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <string_view>
@@ -38,6 +40,7 @@ struct Kernels {
   std::vector<Kernel<mbv2_project_ukernel_fn>> project;
   std::vector<Kernel<mbv2_stem_ukernel_fn>> stem;
   std::vector<Kernel<mbv2_head_ukernel_fn>> head;
+  std::vector<Kernel<mbv2_load_ukernel_fn>> load;
 };
 
 // The registry lines of one ISA. Lines of the ISAs this binary does not build
@@ -71,6 +74,7 @@ TEST(Registry, EveryOpHasOneNeonKernelAndOneScalarTwin) {
     EXPECT_EQ(k->project.size(), 1u);
     EXPECT_EQ(k->stem.size(), 1u);
     EXPECT_EQ(k->head.size(), 1u);
+    EXPECT_EQ(k->load.size(), 1u);
   }
 }
 
@@ -331,6 +335,44 @@ TEST_P(StemTest, MatchesScalarTwin) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Neon, StemTest, cases(neon().stem), case_name<mbv2_stem_ukernel_fn>);
+
+// The image row load: an exact copy into the padded row (planes wider than the
+// row), and the flag for NaN and both infinities in each plane at its first,
+// middle and last value, none for the largest float, a subnormal and -0.
+TEST(LoadTest, CopiesRowsExactlyAndFindsEveryNonFinite) {
+  const auto& kernel = neon().load.at(0);
+  const auto& twin = ref().load.at(0);
+  std::mt19937 gen(7);
+  std::normal_distribution<float> value(0.0f, 2.0f);
+  for (size_t w : {size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{17}, size_t{224}}) {
+    SCOPED_TRACE("w " + std::to_string(w));
+    const size_t stride = w + 5;
+    std::vector<float> planes(3 * stride);
+    for (float& v : planes) v = value(gen);
+    planes[0] = std::numeric_limits<float>::max();
+    planes[stride + w / 2] = 1e-42f;
+    planes[2 * stride + w - 1] = -0.0f;
+    std::vector<float> actual((w + 2) * 3, -7.0f), expected((w + 2) * 3, -7.0f);
+    EXPECT_EQ(kernel.fn(w, planes.data(), stride, actual.data()), 0);
+    EXPECT_EQ(twin.fn(w, planes.data(), stride, expected.data()), 0);
+    EXPECT_EQ(0, std::memcmp(actual.data(), expected.data(), actual.size() * sizeof(float)));
+    for (size_t c = 0; c < 3; c++) {
+      EXPECT_EQ(actual[c], 0.0f);
+      EXPECT_EQ(actual[(w + 1) * 3 + c], 0.0f);
+      for (size_t x = 0; x < w; x++) ASSERT_EQ(actual[3 + 3 * x + c], planes[c * stride + x]);
+    }
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                      -std::numeric_limits<float>::infinity()}) {
+      for (size_t c = 0; c < 3; c++) {
+        for (size_t x : {size_t{0}, w / 2, w - 1}) {
+          std::vector<float> hit = planes;
+          hit[c * stride + x] = bad;
+          EXPECT_EQ(kernel.fn(w, hit.data(), stride, actual.data()), 1) << "plane " << c << " x " << x;
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 }  // namespace mbv2::neon_tests
