@@ -8,8 +8,8 @@ ISA's -m flags). Every loop whose body holds FMAs (a label and a backward jump
 to it, with no other label between that is itself a loop head) is a hot-loop
 candidate (single-block loops only: the kernels' k loops and pixel steps are
 straight-line code); by default the one with the most FMAs per kernel is shown (the full
-register tile's k loop, or the depthwise kernel's 8-pixel group), --all shows
-every one. For each it prints the FMAs, loads, broadcasts and stack accesses
+register tile's k loop, or the depthwise kernel's pixel group: 8 pixels, 16 for AVX-512
+at stride 1), --all shows every one. For each it prints the FMAs, loads, broadcasts and stack accesses
 (spills) per iteration, the FMA bound (FMAs / 2: two FMA pipes on Zen 3-5) and
 llvm-mca's cycles per iteration for each -mcpu, and the FMA share that gives.
 Needs g++ and llvm-mca (a newer one, llvm-mca-19 for znver5, is preferred:

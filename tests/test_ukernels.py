@@ -99,11 +99,13 @@ def test_head_rowsum(kernel, nc_class, m):
     assert (pre < 0).any() and (pre > 6).any(), "inputs too tame: ReLU6 never clamps"
 
 
-@pytest.mark.parametrize("wo", [1, 4, 7, 14, 15])
+@pytest.mark.parametrize("wo", [1, 4, 7, 8, 9, 14, 15, 16, 17, 31, 56])
 @pytest.mark.parametrize("c_class", ["equal", "multiple", "below", "above", "half", "one"])
 @pytest.mark.parametrize("kernel", simd_kernels("dwconv3x3s1", "dwconv3x3s2"))
 def test_dwconv(kernel, c_class, wo):
-    """Reads a channel slice of a wider ring row (pixel stride > channels) and writes a strided tile."""
+    """Reads a channel slice of a wider ring row (pixel stride > channels) and writes a strided tile.
+    Rows around both pixel groups (8; 16 for AVX-512 at stride 1): less than one, one, one and
+    a pixel, one pixel short of two, and the network's 14 and 56."""
     channels, stride = channel_classes(kernel["nr"])[c_class], 1 if kernel["op"] == "dwconv3x3s1" else 2
     rng = np.random.default_rng(wo * 100 + channels)
     rows = _f32(rng, (3, (wo - 1) * stride + 3, channels + 4), 1.5, 1.0)

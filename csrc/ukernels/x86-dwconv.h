@@ -55,36 +55,44 @@ inline void dwconv3x3_pixels(const float* const (&in)[3], size_t in_stride, cons
                              size_t out_stride, Lanes lanes) {
   constexpr size_t kCols = (P - 1) * Stride + 3;
   typename S::V acc[P];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (size_t p = 0; p < P; p++) acc[p] = taps(0);
 #pragma GCC unroll 32
   for (size_t j = 0; j < kCols; j++) {
 #pragma GCC unroll 3
     for (size_t ky = 0; ky < 3; ky++) {
       const typename S::V v = lanes.load(in[ky] + j * in_stride);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
       for (size_t p = 0; p < P; p++) {
         if (j >= p * Stride && j - p * Stride < 3) acc[p] = S::fmadd(v, taps(1 + ky * 3 + (j - p * Stride)), acc[p]);
       }
     }
   }
   const typename S::V vmin = S::zero(), vmax = S::set1(6.0f);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (size_t p = 0; p < P; p++) lanes.store(out + p * out_stride, S::clamp(acc[p], vmin, vmax));
 }
 
-// 8 pixels per group: 8 chains keep both FMA pipes busy through the 4-cycle
-// FMA latency; 4 left them waiting (single-kernel timings on Zen 5, aligned
-// rows: 5-15% faster at 14, 28 and 56 pixels with AVX-512).
-constexpr size_t kDwPixels = 8;
+// Pixels per group, each an independent chain of 9 FMAs. 8 chains would cover
+// the 4-cycle FMA latency of both pipes if the core kept every group's FMAs in
+// flight; 4 left them waiting (single-kernel timings on Zen 5, aligned rows:
+// 8 was 5-15% faster than 4 at 14, 28 and 56 pixels with AVX-512). With its 32
+// registers, AVX-512 at stride 1 takes 16 (16 accumulators, 10 taps, the
+// input): on Zen 5, whole bf16 network per block, best of 300, in turn,
+// 1.886-1.907 -> 1.825-1.845 ms, the stride-1 blocks 2-8% faster. Stride 2
+// stays at 8: 12 was no better (block 1 3% faster, block 3 2% slower).
+template <class S, size_t Stride>
+constexpr size_t dw_pixels() {
+  return vector_registers<S>::value > 16 && Stride == 1 ? 16 : 8;
+}
 
-// Runs body(Const<P>, x) for each group of P = kDwPixels output pixels from
-// pixel x, then once for the last 1-7 (the 7- and 14-wide rows end in one).
-template <class Body>
+// Runs body(Const<P>, x) for each group of P output pixels from pixel x, then
+// once for the last 1 to P - 1 (the 7- and 14-wide rows end in one).
+template <size_t P, class Body>
 inline void for_each_pixel_group(size_t wo, Body body) {
   size_t x = 0;
-  for (; x + kDwPixels <= wo; x += kDwPixels) body(Const<kDwPixels>(), x);
-  if (x < wo) with_const<kDwPixels - 1>(wo - x, [&](auto rest) { body(rest, x); });
+  for (; x + P <= wo; x += P) body(Const<P>(), x);
+  if (x < wo) with_const<P - 1>(wo - x, [&](auto rest) { body(rest, x); });
 }
 
 // Runs body(lanes, c0, panel) for each channel tile: whole vectors, then the
@@ -105,7 +113,7 @@ inline void dwconv3x3_channel_major(size_t wo, size_t channels, const float* con
                                     const float* w, float* out, size_t out_stride) {
   for_each_channel_tile<S>(channels, w, [&](auto lanes, size_t c0, const float* panel) {
     const TapsInRegisters<S> taps(panel);
-    for_each_pixel_group(wo, [&](auto pixels, size_t x) {
+    for_each_pixel_group<dw_pixels<S, Stride>()>(wo, [&](auto pixels, size_t x) {
       const size_t at = x * Stride * in_stride + c0;
       const float* const in[3] = {rows[0] + at, rows[1] + at, rows[2] + at};
       dwconv3x3_pixels<S, Stride, pixels>(in, in_stride, taps, out + x * out_stride + c0, out_stride, lanes);
@@ -127,7 +135,7 @@ inline void dwconv3x3_channel_major(size_t wo, size_t channels, const float* con
 template <class S, size_t Stride>
 inline void dwconv3x3_pixel_major(size_t wo, size_t channels, const float* const* rows, size_t in_stride,
                                   const float* w, float* out, size_t out_stride) {
-  for_each_pixel_group(wo, [&](auto pixels, size_t x) {
+  for_each_pixel_group<dw_pixels<S, Stride>()>(wo, [&](auto pixels, size_t x) {
     for_each_channel_tile<S>(channels, w, [&](auto lanes, size_t c0, const float* panel) {
       const size_t at = x * Stride * in_stride + c0;
       const float* const in[3] = {rows[0] + at, rows[1] + at, rows[2] + at};
