@@ -1,7 +1,6 @@
 #include "core/int8_network.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "core/input.h"
 #include "core/ring.h"
@@ -35,13 +34,6 @@ uint8_t* block_out(const Plan& plan, float* arena, size_t i) {
 
 char* member_scratch(const Plan& plan, float* arena, size_t member) {
   return reinterpret_cast<char*>(arena) + plan.q.scratch + member * plan.q.member_stride;
-}
-
-// The stem's float32 row (ReLU6 applied) quantized with its (scale, 0), n values.
-void quantize_stem_row(const QKernelSet& ks, const float* x, size_t n, QuantParams q, uint8_t* dst) {
-  const float inv = static_cast<float>(1.0 / q.scale);
-  const float hi = static_cast<float>(std::min(255.0, std::nearbyint(6.0 / q.scale)));
-  ks.quantize.fn(n, x, inv, hi, dst);
 }
 
 std::vector<std::string> int8_block_kernels(const BlockSpec& b, const QKernelSet& ks) {
@@ -150,15 +142,19 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
 
   const StemSource stem_rows(float_ks, stem, arena + plan.arena.x, plan.height, plan.width, spec.stem_pad);
   float* stem_row = reinterpret_cast<float*>(mine + plan.q.stem_row);
+  // The stem's output (ReLU6 applied) quantized with its (scale, 0): the
+  // ReLU6 top of any int8 conv's requantization (ukernels.h, quantize).
+  const float stem_inv = static_cast<float>(1.0 / net.stem_out.scale);
+  const float stem_hi = requant_for(net.stem_out, true).hi;
   auto produce = [&](size_t iy, uint8_t* dst) {
     if (i == 0) {  // t = 1: the stem's row is the depthwise input (Int8Network: block 0 only)
       stem_rows.produce(iy, 0, spec.stem, stem_row);
       if (hs == spec.stem) {  // the usual case (channels are multiples of 8): the whole row at once
-        quantize_stem_row(net.ks, stem_row, g.w * spec.stem, net.stem_out, dst);
+        net.ks.quantize.fn(g.w * spec.stem, stem_row, stem_inv, stem_hi, dst);
         return;
       }
       for (size_t x = 0; x < g.w; x++) {
-        quantize_stem_row(net.ks, stem_row + x * spec.stem, spec.stem, net.stem_out, dst + x * hs);
+        net.ks.quantize.fn(spec.stem, stem_row + x * spec.stem, stem_inv, stem_hi, dst + x * hs);
       }
       return;
     }

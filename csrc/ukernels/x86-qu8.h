@@ -1,7 +1,7 @@
 // The x86 int8 kernels (GEMM, both depthwise strides and the stem output's
-// quantization), written once over a
-// small integer vector vocabulary Q, as x86-gemm.h and x86-dwconv.h are for
-// float. Three vocabularies, each defined only where its TU's flags allow it:
+// quantization), written once over a small integer vector vocabulary Q, as
+// x86-gemm.h and x86-dwconv.h are for float. Three vocabularies, each defined
+// only where its TU's flags allow it:
 //   Avx512Vnni  ZMM, 16 channels, vpdpbusd (k groups of 4)        *-avx512vnni.cc
 //   AvxVnni     YMM,  8 channels, the VEX vpdpbusd (k groups of 4) *-avxvnni.cc
 //   Avx2        YMM,  8 channels, vpmaddwd on int16 (k groups of 4)  *-avx2.cc
