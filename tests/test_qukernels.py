@@ -369,7 +369,7 @@ def quantize_case(rng, n, scale):
     """Stem outputs (ReLU6 applied, so 0..6, plus values past both ends the clamp must take)
     with every tenth an exact tie k + 0.5 of x * inv_scale, which rint takes to the even k."""
     inv = F32(1.0 / F64(scale))
-    hi = F32(min(255.0, np.rint(6.0 / F64(scale))))
+    hi = bounds(scale, 0, True)[1]  # the ReLU6 top of every int8 conv's requantization
     x = rng.uniform(-0.5, 6.5, n).astype(F32)
     ties = np.arange(0, n, 10)
     x[ties] = ((rng.integers(0, 255, len(ties)) + F32(0.5)) / inv).astype(F32)
