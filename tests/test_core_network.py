@@ -170,6 +170,9 @@ def test_isa_selection():
     assert make_model(arch, arrays).isa == _core.available_isas()[-1]
     with pytest.raises(DeviceError, match="isa 'avx9' is unknown"):
         make_model(arch, arrays, isa="avx9")
+    for isa, float_isa in (("amx", "avx512"), ("avxvnni", "avx2"), ("neondot", "neon")):
+        with pytest.raises(DeviceError, match=rf"isa '{isa}' has no float32 kernels .+ run on '{float_isa}'"):
+            make_model(arch, arrays, isa=isa)
     missing = [isa for isa in ("avx2", "avx512", "neon") if isa not in _core.available_isas()]
     for isa in missing:
         with pytest.raises(DeviceError, match=rf"isa '{isa}' is not supported by this CPU \(it needs .+\); "

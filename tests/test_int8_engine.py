@@ -47,7 +47,7 @@ def simulate(path, x, isa):
     """The simulation, from the engine's own float32 stem for `isa` (see forward_int8's `stem`)."""
     arrays, meta, _ = wformat.load(path)
     nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-    stem_isa = {"avxvnni": "avx2", "neondot": "neon"}.get(isa, isa)
+    stem_isa = _core.float_isa_for(isa)
     stem = _test_hooks.stem(nhwc, arrays["stem.weight"], arrays["stem.bias"], meta["padding"] if isinstance(
         meta["padding"], str) else meta["padding"][0], stem_isa)
     return quant_reference.forward_int8(arrays, meta, nhwc, stem=np.minimum(np.maximum(stem, 0), 6))

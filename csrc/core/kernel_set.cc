@@ -227,6 +227,11 @@ std::vector<std::string> isas_where(const IsaInfo (&table)[N], Runs runs) {
 std::vector<std::string> available_isas() { return isas_where(kIsas, isa_supported); }
 
 KernelSet select_kernels(const std::string& requested) {
+  if (float_isa_for(requested) != requested) {  // an int8 or bf16 ISA: say so rather than "unknown"
+    throw Error(Status::kUnsupportedIsa, "isa '" + requested + "' has no float32 kernels (it names int8 and bf16 ones; "
+                                             "their float32 layers run on '" + float_isa_for(requested) +
+                                             "'); float32 runs on: auto, " + join(available_isas()));
+  }
   const std::string isa = resolve_isa(requested, available_isas(), kIsas, "it");
   KernelSet ks;
   ks.isa = isa;

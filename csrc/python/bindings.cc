@@ -46,6 +46,8 @@ PYBIND11_MODULE(_core, m) {
         py::call_guard<py::gil_scoped_release>(),
         "One thread's vdpbf16ps peak in GFLOP/s for bf16 'avx512'; -1 for another ISA or a CPU without it.");
   m.def("available_bf16_isas", &available_bf16_isas, "ISAs this CPU runs bf16 on, reference first.");
+  m.def("float_isa_for", &float_isa_for, py::arg("isa"),
+        "The float32 ISA whose kernels an int8 or bf16 network on `isa` uses for its float32 layers.");
   m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
         "One thread's FMA peak in GFLOP/s for 'avx2' or 'avx512' (best of `trials` runs of 12 x `iters` FMAs); "

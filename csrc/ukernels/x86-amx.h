@@ -11,10 +11,18 @@
 // in place from the nr = 32 panels the AVX-512 kernels use: a panel row of
 // 32 bf16 pairs or int8 quads is 128 bytes, the 64 bytes of 16 columns a tile
 // row. A is copied per 32-row block into a buffer laid out as the tiles read
-// it. What does not fill a 32 x 32 block, and rows longer than kMaxRowBytes,
-// go to the AVX-512 kernels; the epilogues (bias, ReLU6, residual,
-// requantization, the head's sum) are theirs (x86-gemm.h, x86-qu8.h), run on
-// the tiles' sums stored to memory.
+// it. Every row goes through the tiles, those of a last partial block too
+// (its last row repeated to fill 32, only the live rows stored): a row's sums
+// then never depend on where the batch, the threads or the cache tiling cut
+// the GEMM, since the tiles add in another order than the AVX-512 kernels
+// (seen on Emerald Rapids: an image alone and in a batch of 3 differed in
+// every bf16 logit while remainder rows went to AVX-512). The AVX-512 kernel
+// takes only what the layer fixes: the columns past the last whole panel
+// (the threads claim whole panels, so that cut is always at the layer's
+// last one), and whole GEMMs whose K the tiles cannot take (below 16 words,
+// or rows longer than kMaxRowBytes). The epilogues (bias, ReLU6, residual,
+// requantization, the head's sum) are the AVX-512 kernels' (x86-gemm.h,
+// x86-qu8.h), run on the sums stored to memory.
 //
 // Ragged K: a tile step covers 16 k words (a word: one bf16 pair or int8
 // quad). The last step, when K is not a multiple of 16 words, steps back to
@@ -251,17 +259,18 @@ class EmulatedTiles {
 inline size_t steps_for(size_t words) { return (words + kStepWords - 1) / kStepWords; }
 inline size_t step_start(size_t t, size_t words) { return std::min(t * kStepWords, words - kStepWords); }
 
-// The AMX part of one GEMM of m rows and nc columns over `words` k words:
-// for each 32-row block, pack(i, a_tiles) fills the A buffer (step t's 32
-// rows at a_tiles + t * kStepBytes, kTileRowBytes apart), then each full
-// panel runs block(i, n0, multiply), where multiply(sums, b) adds the block's
-// products to its 32 x 32 sums from B's first row at b. fallback(i, rows, n0)
-// runs the AVX-512 kernel on rows i.. and the columns from n0 on: what does
-// not fill a block, and whole GEMMs the tiles do not take.
+// One GEMM of m rows and nc columns over `words` k words on the tiles: for
+// each 32-row block, pack(i, rows, a_tiles) fills the A buffer (step t's 32
+// rows at a_tiles + t * kStepBytes, kTileRowBytes apart) from its `rows` live
+// rows, then each whole panel runs block(i, rows, n0, multiply), where
+// multiply(sums, b) adds the block's products to its 32 x 32 sums from B's
+// first row at b. fallback(n0) runs the AVX-512 kernel on every row and the
+// columns from n0 on: those past the last whole panel, or all of them when
+// K does not fit the tiles.
 template <class T, class Dot, class Pack, class Block, class Fallback>
 inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, Fallback fallback) {
-  const size_t m32 = m / kBlock * kBlock, n32 = nc / kBlock * kBlock;
-  if (words < kStepWords || words * 4 > kMaxRowBytes || m32 == 0 || n32 == 0) return fallback(0, m, 0);
+  const size_t n32 = nc / kBlock * kBlock;
+  if (words < kStepWords || words * 4 > kMaxRowBytes || n32 == 0) return fallback(0);
   alignas(64) uint8_t a_tiles[kMaxSteps * kStepBytes];
   T tiles;
   const auto multiply = [&](void* sums, const void* b) {
@@ -273,12 +282,21 @@ inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, 
     }
     tiles.store_sums(sums);
   };
-  for (size_t i = 0; i < m32; i += kBlock) {
-    pack(i, a_tiles);
-    for (size_t n0 = 0; n0 < n32; n0 += kBlock) block(i, n0, multiply);
+  for (size_t i = 0; i < m; i += kBlock) {
+    const size_t rows = std::min(kBlock, m - i);
+    pack(i, rows, a_tiles);
+    for (size_t n0 = 0; n0 < n32; n0 += kBlock) block(i, rows, n0, multiply);
   }
-  if (n32 < nc) fallback(0, m32, n32);
-  if (m32 < m) fallback(m32, m - m32, 0);
+  if (n32 < nc) fallback(n32);
+}
+
+// Runs epilogue(part, r) on a block's sums: on all 32 rows at once (r = 0),
+// or, in a block past the GEMM's last row, on each live row r alone as a
+// one-row tile, so that no row past m is read or written.
+template <class Row, class Epilogue>
+inline void for_live_rows(Row (&sums)[kBlock], size_t rows, Epilogue epilogue) {
+  if (rows == kBlock) return epilogue(sums, 0);
+  for (size_t r = 0; r < rows; r++) epilogue(*reinterpret_cast<Row(*)[1]>(&sums[r]), r);
 }
 
 // Word j of row r in the A buffer is row r's word start + j of each step,
@@ -288,15 +306,17 @@ inline __mmask16 uncounted_words(size_t t, size_t start) {
 }
 
 #if defined(__AVX512BF16__)
-// 32 rows of float32 a rounded to bf16 pairs in the A buffer (x86-bf16.h's
-// round_32: the AVX-512 kernels' rounding, an odd kc's last pair (a, 0)).
-inline void round_block(const float* a, size_t a_stride, size_t kc, uint8_t* a_tiles) {
+// A block's `rows` live rows of float32 a rounded to bf16 pairs in the A
+// buffer, the last repeated to fill 32 (x86-bf16.h's round_32: the AVX-512
+// kernels' rounding, an odd kc's last pair (a, 0)).
+inline void round_block(const float* a, size_t a_stride, size_t rows, size_t kc, uint8_t* a_tiles) {
   const size_t pairs = (kc + 1) / 2;
   for (size_t t = 0, steps = steps_for(pairs); t < steps; t++) {
     const size_t start = step_start(t, pairs);
     const __mmask16 keep = uncounted_words(t, start);
     for (size_t r = 0; r < kBlock; r++) {
-      const __m512i v = round_32(a + r * a_stride + 2 * start, std::min<size_t>(32, kc - 2 * start));
+      const float* row = a + std::min(r, rows - 1) * a_stride;
+      const __m512i v = round_32(row + 2 * start, std::min<size_t>(32, kc - 2 * start));
       _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, _mm512_maskz_mov_epi32(keep, v));
     }
   }
@@ -308,10 +328,10 @@ inline void bf16_blocks(size_t m, size_t nc, size_t kc, const float* a, size_t a
                         Fallback fallback) {
   amx_gemm<T, Bf16Dot>(
       m, nc, (kc + 1) / 2,
-      [&](size_t i, uint8_t* a_tiles) { round_block(a + i * a_stride, a_stride, kc, a_tiles); },
-      [&](size_t i, size_t n0, auto multiply) {
+      [&](size_t i, size_t rows, uint8_t* a_tiles) { round_block(a + i * a_stride, a_stride, rows, kc, a_tiles); },
+      [&](size_t i, size_t rows, size_t n0, auto multiply) {
         alignas(64) __m512 acc[kBlock][2];
-        block(i, n0, acc, [&](const float* b) { multiply(acc, b); });
+        block(i, rows, n0, acc, [&](const float* b) { multiply(acc, b); });
       },
       fallback);
 }
@@ -322,16 +342,17 @@ inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;  // bias row, then the pairs
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t i, size_t n0, auto& acc, auto multiply) {
+      [&](size_t i, size_t rows, size_t n0, auto& acc, auto multiply) {
         const float* panel = w + n0 / kBlock * panel_stride;
         load_bias<S>(acc, panel);
         multiply(panel + kBlock);
-        store_relu6<S>(acc, c + i * c_stride + n0, c_stride, kBlock);
+        for_live_rows(acc, rows, [&](auto& part, size_t r) {
+          store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, kBlock);
+        });
       },
-      [&](size_t i, size_t rows, size_t n0) {
-        mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
-                                                        w + n0 / kBlock * panel_stride, c + i * c_stride + n0,
-                                                        c_stride);
+      [&](size_t n0) {
+        mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, w + n0 / kBlock * panel_stride,
+                                                        c + n0, c_stride);
       });
 }
 
@@ -341,17 +362,19 @@ inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a,
                                  size_t c_stride) {
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t i, size_t n0, auto& acc, auto multiply) {
-        start_project<S>(acc, bias, src, i, c_stride, n0, kBlock);
+      [&](size_t i, size_t rows, size_t n0, auto& acc, auto multiply) {
+        for_live_rows(acc, rows, [&](auto& part, size_t r) {
+          start_project<S>(part, bias, src, i + r, c_stride, n0, kBlock);
+        });
         multiply(w + n0 / kBlock * w_panel_stride);
-        store_rows<S>(acc, c + i * c_stride + n0, c_stride, kBlock);
+        for_live_rows(acc, rows, [&](auto& part, size_t r) {
+          store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, kBlock);
+        });
       },
-      [&](size_t i, size_t rows, size_t n0) {
-        mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
-                                                       w + n0 / kBlock * w_panel_stride, w_panel_stride,
-                                                       bias ? bias + n0 : nullptr,
-                                                       src ? src + i * c_stride + n0 : nullptr,
-                                                       c + i * c_stride + n0, c_stride);
+      [&](size_t n0) {
+        mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, w + n0 / kBlock * w_panel_stride,
+                                                       w_panel_stride, bias ? bias + n0 : nullptr,
+                                                       src ? src + n0 : nullptr, c + n0, c_stride);
       });
 }
 
@@ -361,29 +384,30 @@ inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const flo
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t, size_t n0, auto& acc, auto multiply) {
+      [&](size_t, size_t rows, size_t n0, auto& acc, auto multiply) {
         const float* panel = w + n0 / kBlock * panel_stride;
         load_bias<S>(acc, panel);
         multiply(panel + kBlock);
-        add_relu6_rows<S>(acc, sum + n0, kBlock);
+        for_live_rows(acc, rows, [&](auto& part, size_t) { add_relu6_rows<S>(part, sum + n0, kBlock); });
       },
-      [&](size_t i, size_t rows, size_t n0) {
-        mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(rows, nc - n0, kc, a + i * a_stride, a_stride,
+      [&](size_t n0) {
+        mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride,
                                                              w + n0 / kBlock * panel_stride, sum + n0);
       });
 }
 #endif
 
 #if defined(__AVX512VNNI__)
-// 32 rows of uint8 a in the A buffer. A step never reads past the row's kc
-// rounded up to 4 (it ends at the last quad); the bytes past kc meet zero
-// weights, as in the AVX-512 kernel.
-inline void copy_block(const uint8_t* a, size_t a_stride, size_t quads, uint8_t* a_tiles) {
+// A block's `rows` live rows of uint8 a in the A buffer, the last repeated to
+// fill 32. A step never reads past the row's kc rounded up to 4 (it ends at
+// the last quad); the bytes past kc meet zero weights, as in the AVX-512
+// kernel.
+inline void copy_block(const uint8_t* a, size_t a_stride, size_t rows, size_t quads, uint8_t* a_tiles) {
   for (size_t t = 0, steps = steps_for(quads); t < steps; t++) {
     const size_t start = step_start(t, quads);
     const __mmask16 keep = uncounted_words(t, start);
     for (size_t r = 0; r < kBlock; r++) {
-      const __m512i v = _mm512_loadu_si512(a + r * a_stride + 4 * start);
+      const __m512i v = _mm512_loadu_si512(a + std::min(r, rows - 1) * a_stride + 4 * start);
       _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, _mm512_maskz_mov_epi32(keep, v));
     }
   }
@@ -396,21 +420,24 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
   const size_t quads = (kc + 3) / 4;
   const auto panel_at = [&](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
   amx_gemm<T, U8S8Dot>(
-      m, nc, quads, [&](size_t i, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, quads, a_tiles); },
-      [&](size_t i, size_t n0, auto multiply) {
+      m, nc, quads,
+      [&](size_t i, size_t rows, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, rows, quads, a_tiles); },
+      [&](size_t i, size_t rows, size_t n0, auto multiply) {
         const char* panel = panel_at(n0);
         alignas(64) int32_t sums[kBlock][2][Q::kLanes];
         for (size_t r = 0; r < kBlock; r++) {
           for (size_t v = 0; v < 2; v++) Q::store_i32(sums[r][v], Q::load_i32(panel + 4 * v * Q::kLanes));
         }
         multiply(sums, panel + 8 * kBlock);
-        requantize_rows<Q, kBlock>(sums, panel, *rq, i, n0, kBlock, c, c_stride);
+        for_live_rows(sums, rows, [&](auto& part, size_t r) {
+          requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, kBlock, c, c_stride);
+        });
       },
-      [&](size_t i, size_t rows, size_t n0) {
-        mbv2_qu8_requant part = *rq;  // the residual's rows and columns as the call numbers them
-        if (part.residual) part.residual += i * part.residual_stride + n0;
-        mbv2_qu8_gemm_ukernel_14x32c4__avx512(rows, nc - n0, kc, a + i * a_stride, a_stride, panel_at(n0),
-                                              panel_stride, &part, c + i * c_stride + n0, c_stride);
+      [&](size_t n0) {
+        mbv2_qu8_requant part = *rq;  // the residual's columns as the call numbers them
+        if (part.residual) part.residual += n0;
+        mbv2_qu8_gemm_ukernel_14x32c4__avx512(m, nc - n0, kc, a, a_stride, panel_at(n0), panel_stride, &part,
+                                              c + n0, c_stride);
       });
 }
 #endif
