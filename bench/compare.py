@@ -58,8 +58,9 @@ ERROR_VERDICTS = {"int8": (ENGINE_INT8, ORT_INT8, "ONNX Runtime's"),
 RESULTS = Path(__file__).resolve().parent / "results"
 # The peak each case's GFLOP/s is a share of: this core's single-thread peak for the case's precision,
 # measured by the core (mbv2_engine.fma_peak), the best over these ISAs, times the case's threads. The
-# FMA peak for float32, vdpbf16ps for bf16, vpdpbusd (GOP/s) for int8; none on a CPU without them.
-PEAK_ISAS = {"float32": ("avx512", "avx2"), "bf16": ("avx512",), "int8": ("avx512", "avxvnni")}
+# FMA peak for float32, vdpbf16ps for bf16, vpdpbusd (GOP/s) for int8, and on a CPU with AMX the tiles'
+# TDPBF16PS and TDPBUSD (the best, by far: the shares there are of the tiles); none on a CPU without them.
+PEAK_ISAS = {"float32": ("avx512", "avx2"), "bf16": ("amx", "avx512"), "int8": ("amx", "avx512", "avxvnni")}
 
 
 def core_peak(precision: str) -> tuple[float, str] | None:
@@ -213,10 +214,11 @@ def table(w: Workload, rows: dict, skipped: dict[str, str], wrong: dict[str, str
     errors = c.precision in ERROR_VERDICTS  # int8 and bf16: the error columns and the verdict
     best = {"int8": ", best peer among the peers' int8",
             "bf16": f", best peer {OPENVINO_DEFAULT} (float32 peers as context)"}.get(c.precision, "")
+    from mbv2_engine.fma_peak import instruction
+
     peak = core_peak(c.precision)
-    unit = {"float32": "FMA", "bf16": "vdpbf16ps", "int8": "vpdpbusd"}[c.precision]
-    peak_line = (f"peak: {c.threads} x {peak[0]:.1f} GFLOP/s ({peak[1]} {unit}, measured)" if peak
-                 else f"peak: no {unit} peak on this CPU")
+    peak_line = (f"peak: {c.threads} x {peak[0]:.1f} GFLOP/s ({peak[1]} {instruction(peak[1], c.precision)}, "
+                 f"measured)" if peak else f"peak: no {c.precision} peak on this CPU")
     lines = [f"\n{c.name}: width {c.width}, {c.size}x{c.size}, batch {c.batch}, {c.threads} thread(s), "
              f"{2 * w.macs_per_image / 1e9:.3f} GFLOP per image, {reps} interleaved repetitions" + best,
              peak_line,

@@ -308,10 +308,20 @@ def _openvino_as_is(int8: bool) -> Callable[[Workload, Path], Runner]:
     def load(w: Workload, path: Path) -> Runner:
         import openvino as ov
         config = {"INFERENCE_NUM_THREADS": w.case.threads, "PERFORMANCE_HINT": "LATENCY"}
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        try:
+            compiled, note = ov.Core().compile_model(str(path), "CPU", config), ""
+        except RuntimeError:
+            if not int8:
+                raise
+            # Seen with OpenVINO 2026.4 on an AMX CPU (Emerald Rapids class): the QDQ model fails to
+            # compile at its default bf16 ("No suitable implementations"), and compiles with the float32
+            # hint, which still runs the QDQ pairs in int8; the ISA column says so.
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+            compiled, note = ov.Core().compile_model(str(path), "CPU", config), " (default failed)"
         resolved = openvino_resolved(compiled)
         request, x = compiled.create_infer_request(), w.x
-        return Runner(lambda: request.infer({0: x})[0], f"i8+{resolved}" if int8 else f"onednn-{resolved}")
+        return Runner(lambda: request.infer({0: x})[0],
+                      f"i8+{resolved}{note}" if int8 else f"onednn-{resolved}")
     return load
 
 

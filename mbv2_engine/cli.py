@@ -142,7 +142,7 @@ def cmd_bench(args) -> int:
 
     from .demo import time_interleaved
     from .engine import Engine
-    from .fma_peak import peak_gflops, share
+    from .fma_peak import instruction, peak_gflops, share
 
     engine = Engine.load(args.model, threads=args.threads, isa=args.isa, dtype=args.dtype)
     h, w = args.size or engine.input_size
@@ -152,8 +152,9 @@ def cmd_bench(args) -> int:
     gflop = 2 * args.batch * plan.macs / 1e9
     # The share is of one thread's FMA peak times the thread count (measured once per process).
     peak = peak_gflops(plan.isa, plan.precision)
-    what = {"int8": f"GOP/s {plan.isa} int8 (vpdpbusd)", "bf16": f"GFLOP/s {plan.isa} bf16 (vdpbf16ps)"}.get(
-        plan.precision, f"GFLOP/s {plan.isa} FMA")
+    unit = "GOP/s" if plan.precision == "int8" else "GFLOP/s"
+    what = f"{unit} {plan.isa} " + ("FMA" if plan.precision == "float32" else
+                                    f"{plan.precision} ({instruction(plan.isa, plan.precision)})")
     of_peak = f" ({100 * gflop / t / (peak * plan.threads):.0f}% of {plan.threads} x {peak:.1f} {what} peak)" \
         if peak else ""
     print(f"{args.model}: {h}x{w}, batch {args.batch}, {plan.threads} thread(s), {plan.precision} on ISA {plan.isa}: "

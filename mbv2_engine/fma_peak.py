@@ -3,6 +3,8 @@
 For an int8 network the reference is the int8 multiply-add instruction's peak
 instead (vpdpbusd: `peak_gflops(isa, "int8")`), in GOP/s; for bf16 the bf16
 pair dot product's (vdpbf16ps: `peak_gflops("avx512", "bf16")`), in GFLOP/s.
+On ISA "amx" both are the tile instructions' (TDPBUSD, TDPBF16PS) on the
+four 16 x 16 sum tiles the AMX kernels use.
 
 The kernel is in the core (csrc/core/fma_peak.cc): 12 independent FMA chains on
 one thread, for ymm (AVX2+FMA) and zmm (AVX-512F). Each ISA's figure, the best
@@ -19,8 +21,8 @@ _cache: dict[tuple[str, str], float | None] = {}
 
 def peak_gflops(isa: str, precision: str = "float32") -> float | None:
     """One thread's peak for `isa` in GFLOP/s: the FMA peak ("avx2" or "avx512") for float32, the
-    vpdpbusd peak in GOP/s ("avx512" or "avxvnni") for int8, the vdpbf16ps peak ("avx512") for
-    bf16; None for any other ISA (the scalar reference, NEON, AVX2 without VNNI) or a CPU without it."""
+    int8 peak in GOP/s (vpdpbusd for "avx512" or "avxvnni", TDPBUSD for "amx"), the bf16 one
+    (vdpbf16ps for "avx512", TDPBF16PS for "amx"); None for any other ISA (the scalar reference, NEON, AVX2 without VNNI) or a CPU without it."""
     key = (isa, precision)
     if key not in _cache:
         measure = {"int8": _core.int8_peak_gops, "bf16": _core.bf16_peak_gflops}.get(precision,
@@ -28,6 +30,14 @@ def peak_gflops(isa: str, precision: str = "float32") -> float | None:
         value = measure(isa)
         _cache[key] = value if value > 0 else None
     return _cache[key]
+
+
+def instruction(isa: str, precision: str = "float32") -> str:
+    """The instruction whose peak `peak_gflops(isa, precision)` measures."""
+    if precision == "float32":
+        return "FMA"
+    return {"int8": "tdpbusd", "bf16": "tdpbf16ps"}[precision] if isa == "amx" else \
+        {"int8": "vpdpbusd", "bf16": "vdpbf16ps"}[precision]
 
 
 def share(gflops: float, isa: str, precision: str = "float32") -> str:

@@ -128,10 +128,10 @@ def test_dtype_bf16_reaches_classify_info_and_bench(small_model_path, images, ca
     assert "bf16 on ISA ref" in out and "mbv2_bf16_expand_relu6_ukernel_1x8__ref" in out
     assert main(["bench", model, "--dtype", "bf16", "--isa", "ref", "--repeat", "2", "--threads", "1"]) == 0
     assert "bf16 on ISA ref" in capsys.readouterr().out
-    if "avx512" in mbv2_engine._core.available_bf16_isas():
-        # --isa avx512, not auto: on an AMX CPU auto runs amx, which has no measured peak
-        assert main(["bench", model, "--dtype", "bf16", "--isa", "avx512", "--repeat", "2", "--threads", "1"]) == 0
-        assert "GFLOP/s avx512 bf16 (vdpbf16ps) peak)" in capsys.readouterr().out
+    for isa, instruction in (("avx512", "vdpbf16ps"), ("amx", "tdpbf16ps")):
+        if isa in mbv2_engine._core.available_bf16_isas():
+            assert main(["bench", model, "--dtype", "bf16", "--isa", isa, "--repeat", "2", "--threads", "1"]) == 0
+            assert f"GFLOP/s {isa} bf16 ({instruction}) peak)" in capsys.readouterr().out
     with pytest.raises(SystemExit) as info:
         main(["info", model, "--dtype", "fp16"])
     assert info.value.code == 2 and "--dtype: invalid choice: 'fp16'" in capsys.readouterr().err

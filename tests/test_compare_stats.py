@@ -46,7 +46,9 @@ def test_each_result_is_a_share_of_the_measured_peak(monkeypatch):
     bf16 = SimpleNamespace(case=compare.CASES["bf16-w1.0-224-b1-t1"], macs_per_image=1, gflops=lambda s: 1.0)
     rows = compare.summarize(bf16, {"mbv2-engine-bf16": SimpleNamespace(isa="x")}, {"mbv2-engine-bf16": [1.0]})
     assert rows["mbv2-engine-bf16"]["share_of_peak"] is None
-    assert "peak: no vdpbf16ps peak on this CPU" in compare.table(bf16, rows, {}, {}, 1)
+    assert "peak: no bf16 peak on this CPU" in compare.table(bf16, rows, {}, {}, 1)
+    monkeypatch.setattr(compare, "core_peak", lambda precision: (3000.0, "amx"))
+    assert "peak: 1 x 3000.0 GFLOP/s (amx tdpbf16ps, measured)" in compare.table(bf16, rows, {}, {}, 1)
 
 
 def test_the_core_peak_is_the_best_isa_this_cpu_has():

@@ -276,12 +276,13 @@ def test_qgemm_relu6_with_a_zero_point_wraps_as_the_twin(kernel):
     assert (gemm_numpy(case, wrap=False) > 255).mean() > 0.05
 
 
-@pytest.mark.parametrize("kc", [60, 61, 64, 65, 100, 960, 2048, 2049])
+@pytest.mark.parametrize("kc", [3, 16, 24, 32, 60, 61, 64, 65, 100, 960, 2048, 2049])
 @pytest.mark.parametrize("m", [1, 31, 32, 33, 64, 113])
 @pytest.mark.parametrize("nc_class", ["equal", "multiple", "below", "above"])
 @pytest.mark.parametrize("kernel", simd_kernels("qgemm"))
 def test_qgemm_amx_edges(kernel, nc_class, m, kc):
-    """The AMX tile edges, on every kernel: K of 15 quads (60), 16 (61, 64), 17 (65: the last step
+    """The AMX tile edges, on every kernel: K below one step of 16 quads (3, the first blocks' 16, 24
+    and 32 inputs, and 15 quads: 60, all on the AVX-512 kernel), 16 (61, 64), 17 (65: the last step
     steps back by 15 quads), ragged (100), whole steps (960), the largest A row (2048) and past it."""
     nc = channel_classes(kernel["nr"])[nc_class]
     check_gemm(kernel, gemm_case(np.random.default_rng([m, nc, kc, 9]), m, nc, kc))
@@ -313,6 +314,19 @@ def test_qgemm_amx_sums_that_saturate_int16_pairs(kernel, kc):
                 out_scale=F32(1.0 / 120))
     out = check_gemm(kernel, case)
     assert set(out[:, 0]) == {248} and set(out[:, 1]) == {8}
+
+
+def test_int8_peaks():
+    """vpdpbusd's peak on zmm (avx512) and ymm (avxvnni), TDPBUSD's on the tiles (amx: 16 x 16 x 64
+    multiply-adds each, at least 4x AVX-512's on one thread; Emerald Rapids: 6441 against 909 GOP/s);
+    -1 where the CPU lacks one, and for every other ISA."""
+    peaks = {isa: _core.int8_peak_gops(isa, iters=10_000, trials=2) for isa in ("ref", "avx2", "avxvnni", "avx512",
+                                                                              "amx")}
+    assert peaks["ref"] == -1 and peaks["avx2"] == -1
+    for isa in ("avxvnni", "avx512", "amx"):
+        assert peaks[isa] > 0 if isa in INT8_ISAS else peaks[isa] == -1, isa
+    if "amx" in INT8_ISAS:
+        assert peaks["amx"] > 4 * peaks["avx512"]
 
 
 # ---- depthwise ----

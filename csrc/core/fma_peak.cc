@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "core/kernel_set.h"
 
@@ -84,6 +85,44 @@ __attribute__((target("avx512f,avx512bf16"))) static double run_avx512_bf16(long
 #undef FMA
 }
 
+// The AMX kernels' instructions on the tile shape they use (x86-amx.h): four
+// 16 x 16 sum tiles, each TDPBUSD (16 x 16 x 64 int8 multiply-adds) or
+// TDPBF16PS (16 x 16 x 32 bf16 ones) adding A tile 4 or 5 times B tile 6 or 7
+// to one of them, 12 per iteration, so the four chains cover the
+// instruction's latency; the operands stay in the tiles. The tile state must
+// have been granted (available_*_isas() asks the OS).
+struct alignas(64) PeakTileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
+};
+
+#define AMX_PEAK_BODY(DOT)                                                                                   \
+  static const PeakTileConfig config;                                                                        \
+  alignas(64) uint8_t operand[16 * 64];                                                                      \
+  __builtin_memset(operand, 0x3c, sizeof operand); /* bf16 1.45, int8 60: no zeros to skip */                \
+  alignas(64) float sums[16 * 16];                                                                           \
+  __asm__ volatile("ldtilecfg %0" ::"m"(config));                                                            \
+  __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);            \
+  __asm__ volatile("tileloadd (%0,%1,1), %%tmm4\n\ttileloadd (%0,%1,1), %%tmm5\n\t"                          \
+                   "tileloadd (%0,%1,1), %%tmm6\n\ttileloadd (%0,%1,1), %%tmm7" ::"r"(operand), "r"(64L));      \
+  const auto t0 = std::chrono::steady_clock::now();                                                          \
+  for (long i = 0; i < iters; i++) {                                                                         \
+    __asm__ volatile(DOT " %%tmm6, %%tmm4, %%tmm0\n\t" DOT " %%tmm7, %%tmm4, %%tmm1\n\t"                     \
+                     DOT " %%tmm6, %%tmm5, %%tmm2\n\t" DOT " %%tmm7, %%tmm5, %%tmm3\n\t"                     \
+                     DOT " %%tmm6, %%tmm4, %%tmm0\n\t" DOT " %%tmm7, %%tmm4, %%tmm1\n\t"                     \
+                     DOT " %%tmm6, %%tmm5, %%tmm2\n\t" DOT " %%tmm7, %%tmm5, %%tmm3\n\t"                     \
+                     DOT " %%tmm6, %%tmm4, %%tmm0\n\t" DOT " %%tmm7, %%tmm4, %%tmm1\n\t"                     \
+                     DOT " %%tmm6, %%tmm5, %%tmm2\n\t" DOT " %%tmm7, %%tmm5, %%tmm3" ::);                      \
+  }                                                                                                          \
+  const auto t1 = std::chrono::steady_clock::now();                                                          \
+  __asm__ volatile("tilestored %%tmm0, (%0,%1,1)\n\ttilerelease" ::"r"(sums), "r"(64L) : "memory");           \
+  *sink = sums[0];                                                                                           \
+  return std::chrono::duration<double>(t1 - t0).count();
+
+static double run_amx_int8(long iters, float* sink) { AMX_PEAK_BODY("tdpbusd") }
+static double run_amx_bf16(long iters, float* sink) { AMX_PEAK_BODY("tdpbf16ps") }
+
 namespace {
 
 // Billions of (2 x lanes x ops_per_lane) per second over the best of `trials`
@@ -115,7 +154,8 @@ double fma_peak_gflops(const std::string& isa, long iters, int trials) {
   return -1;
 }
 
-// GOP/s of int8 multiply-adds (2 ops each, 4 per 32-bit lane per vpdpbusd);
+// GOP/s of int8 multiply-adds (2 ops each, 4 per 32-bit lane per vpdpbusd,
+// 16 x 16 x 64 per TDPBUSD);
 // -1 when the CPU lacks the instruction. Asks the int8 dispatch (cpuid and
 // the OS's register state) rather than __builtin_cpu_supports, which older
 // compilers (clang 14) do not know "avxvnni" in.
@@ -124,15 +164,19 @@ double int8_peak_gops(const std::string& isa, long iters, int trials) {
   if (std::find(isas.begin(), isas.end(), isa) == isas.end()) return -1;
   if (isa == "avx512") return best_rate(run_avx512_vnni, 2 * 4 * 16, iters, trials);
   if (isa == "avxvnni") return best_rate(run_avx_vnni, 2 * 4 * 8, iters, trials);
+  if (isa == "amx") return best_rate(run_amx_int8, 2 * 16 * 16 * 64, iters / 16, trials);
   return -1;
 }
 
 // GFLOP/s of bf16 multiply-adds (2 flops each, 2 per 32-bit lane per
-// vdpbf16ps); -1 when the CPU lacks it. Asks the bf16 dispatch, as int8_peak_gops.
+// vdpbf16ps, 16 x 16 x 32 per TDPBF16PS); -1 when the CPU lacks it. Asks the
+// bf16 dispatch, as int8_peak_gops.
 double bf16_peak_gflops(const std::string& isa, long iters, int trials) {
   const auto isas = available_bf16_isas();
-  if (isa != "avx512" || std::find(isas.begin(), isas.end(), isa) == isas.end()) return -1;
-  return best_rate(run_avx512_bf16, 2 * 2 * 16, iters, trials);
+  if (std::find(isas.begin(), isas.end(), isa) == isas.end()) return -1;
+  if (isa == "avx512") return best_rate(run_avx512_bf16, 2 * 2 * 16, iters, trials);
+  if (isa == "amx") return best_rate(run_amx_bf16, 2 * 16 * 16 * 32, iters / 16, trials);
+  return -1;
 }
 
 }  // namespace mbv2

@@ -15,12 +15,13 @@ double fma_peak_gflops(const std::string& isa, long iters, int trials);
 
 // The int8 kernels' peak: GOP/s (2 ops per uint8 x int8 multiply-add) of the
 // same chains of vpdpbusd, for "avx512" (zmm, AVX-512 VNNI) or "avxvnni"
-// (ymm, AVX-VNNI); -1 for another ISA or a CPU without it.
+// (ymm, AVX-VNNI), or of TDPBUSD on four sum tiles for "amx" (AMX-INT8); -1
+// for another ISA or a CPU without it.
 double int8_peak_gops(const std::string& isa, long iters, int trials);
 
 // The bf16 kernels' peak: GFLOP/s (2 flops per bf16 multiply-add) of the same
-// chains of vdpbf16ps, for "avx512" (zmm, AVX512_BF16); -1 for another ISA or
-// a CPU without it.
+// chains of vdpbf16ps, for "avx512" (zmm, AVX512_BF16), or of TDPBF16PS on
+// four sum tiles for "amx" (AMX-BF16); -1 for another ISA or a CPU without it.
 double bf16_peak_gflops(const std::string& isa, long iters, int trials);
 
 }  // namespace mbv2

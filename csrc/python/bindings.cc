@@ -40,11 +40,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("available_isas", &available_isas, "ISAs this CPU runs, reference first.");
   m.def("int8_peak_gops", &int8_peak_gops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
-        "One thread's vpdpbusd peak in GOP/s for int8 'avx512' or 'avxvnni'; -1 for another ISA or a CPU without it.");
+        "One thread's int8 peak in GOP/s: vpdpbusd for 'avx512' or 'avxvnni', TDPBUSD for 'amx'; -1 for another ISA "
+        "or a CPU without it.");
   m.def("available_int8_isas", &available_int8_isas, "ISAs this CPU runs int8 networks on, reference first.");
   m.def("bf16_peak_gflops", &bf16_peak_gflops, py::arg("isa"), py::arg("iters") = 500000, py::arg("trials") = 20,
         py::call_guard<py::gil_scoped_release>(),
-        "One thread's vdpbf16ps peak in GFLOP/s for bf16 'avx512'; -1 for another ISA or a CPU without it.");
+        "One thread's bf16 peak in GFLOP/s: vdpbf16ps for 'avx512', TDPBF16PS for 'amx'; -1 for another ISA or a "
+        "CPU without it.");
   m.def("available_bf16_isas", &available_bf16_isas, "ISAs this CPU runs bf16 on, reference first.");
   m.def("float_isa_for", &float_isa_for, py::arg("isa"),
         "The float32 ISA whose kernels an int8 or bf16 network on `isa` uses for its float32 layers.");

@@ -17,17 +17,21 @@
 // the GEMM, since the tiles add in another order than the AVX-512 kernels
 // (seen on Emerald Rapids: an image alone and in a batch of 3 differed in
 // every bf16 logit while remainder rows went to AVX-512). The AVX-512 kernel
-// takes only what the layer fixes: the columns past the last whole panel
-// (the threads claim whole panels, so that cut is always at the layer's
-// last one), and whole GEMMs whose K the tiles cannot take (below 16 words,
-// or rows longer than kMaxRowBytes). The epilogues (bias, ReLU6, residual,
+// takes only what the layer fixes (AmxReach, per kernel): a last partial
+// panel (the threads claim whole panels, so that cut is always at the
+// layer's last one), a K below one tile step for int8, and whole GEMMs whose
+// A rows are longer than kMaxRowBytes. The epilogues (bias, ReLU6, residual,
 // requantization, the head's sum) are the AVX-512 kernels' (x86-gemm.h,
 // x86-qu8.h), run on the sums stored to memory.
 //
 // Ragged K: a tile step covers 16 k words (a word: one bf16 pair or int8
 // quad). The last step, when K is not a multiple of 16 words, steps back to
 // end at K, its first words (counted by the step before) zeroed in A, so no
-// B row past the panel's K is read. K below 16 words goes to AVX-512.
+// B row past the panel's K is read. A K below 16 words (the first blocks'
+// expands: 16 and 24 inputs) is, for bf16, one step on tiles configured
+// that narrow: the instructions take as long, but still do several times
+// the AVX-512 kernel's work per cycle (on Emerald Rapids VDPBF16PS runs at
+// half the float32 FMA's rate; the first three blocks took 15% less time).
 #pragma once
 
 #include <immintrin.h>
@@ -62,16 +66,23 @@ constexpr size_t kMaxRowBytes = 2048;                    // of A per row; past i
 constexpr size_t kStepBytes = kBlock * kTileRowBytes;    // one step of a 32-row block of A
 constexpr size_t kMaxSteps = kMaxRowBytes / kTileRowBytes;
 
-// LDTILECFG's 64-byte operand (Intel SDM, palette 1): every tile 16 x 64 bytes.
+// LDTILECFG's 64-byte operand (Intel SDM, palette 1): every tile 16 x 64
+// bytes, but for a K below one step of 16 words, where the A tiles are
+// `words` words wide and the B tiles `words` rows tall (a single step).
 struct alignas(64) TileConfig {
   uint8_t palette = 1, start_row = 0;
   uint8_t reserved[14] = {};
   uint16_t colsb[16] = {kTileRowBytes, kTileRowBytes, kTileRowBytes, kTileRowBytes,
                         kTileRowBytes, kTileRowBytes, kTileRowBytes, kTileRowBytes};
   uint8_t rows[16] = {kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows, kTileRows};
+
+  explicit TileConfig(size_t words) {
+    if (words >= kStepWords) return;
+    colsb[4] = colsb[5] = static_cast<uint16_t>(4 * words);
+    rows[6] = rows[7] = static_cast<uint8_t>(words);
+  }
 };
 static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
-constexpr TileConfig kBlockConfig{};
 
 // Which dot product a step issues.
 struct Bf16Dot {};  // TDPBF16PS
@@ -87,7 +98,7 @@ constexpr size_t sum_tile_offset(size_t t) { return t / 2 * kTileRows * kSumStri
 // instruction (so it must be a literal), and its tileloadd names no memory
 // operand: the barrier makes the stores before a load reach memory first.
 struct AmxTiles {
-  AmxTiles() { _tile_loadconfig(&kBlockConfig); }
+  explicit AmxTiles(const TileConfig& config) { _tile_loadconfig(&config); }
   ~AmxTiles() { _tile_release(); }
   AmxTiles(const AmxTiles&) = delete;
   AmxTiles& operator=(const AmxTiles&) = delete;
@@ -145,6 +156,7 @@ struct AmxTiles {
 // bf16 is compared within a tolerance; int8 is exact anywhere.
 class EmulatedTiles {
  public:
+  explicit EmulatedTiles(const TileConfig& config) : config_(config) {}
 
   void load_sums(const void* sums) {
     for (int t = 0; t < 4; t++) tileloadd(t, static_cast<const char*>(sums) + sum_tile_offset(t), kSumStride);
@@ -251,28 +263,40 @@ class EmulatedTiles {
     }
   }
 
-  TileConfig config_ = kBlockConfig;  // as LDTILECFG loads it
+  TileConfig config_;  // as LDTILECFG loads it
   Tile tiles_[8] = {};
 };
 
-// K in tile steps of 16 words, the last stepping back to end at `words`.
+// K in tile steps of 16 words, the last stepping back to end at `words`; a
+// K below 16 words is one step from 0 (on tiles configured that narrow).
 inline size_t steps_for(size_t words) { return (words + kStepWords - 1) / kStepWords; }
-inline size_t step_start(size_t t, size_t words) { return std::min(t * kStepWords, words - kStepWords); }
+inline size_t step_start(size_t t, size_t words) {
+  return std::min(t * kStepWords, std::max(words, kStepWords) - kStepWords);
+}
+
+// What a kernel leaves to the AVX-512 one, by measurement: a K below
+// min_words, and a last partial panel of fewer than min_last_columns live
+// columns (its epilogue on 2 vectors needs at least 16; kNever: none).
+struct AmxReach {
+  size_t min_words, min_last_columns;
+};
+constexpr size_t kNever = kBlock;
 
 // One GEMM of m rows and nc columns over `words` k words on the tiles: for
 // each 32-row block, pack(i, rows, a_tiles) fills the A buffer (step t's 32
 // rows at a_tiles + t * kStepBytes, kTileRowBytes apart) from its `rows` live
-// rows, then each whole panel runs block(i, rows, n0, multiply), where
-// multiply(sums, b) adds the block's products to its 32 x 32 sums from B's
-// first row at b. fallback(n0) runs the AVX-512 kernel on every row and the
-// columns from n0 on: those past the last whole panel, or all of them when
-// K does not fit the tiles.
+// rows, then each panel the tiles take runs block(i, rows, n0, nn, multiply),
+// where multiply(sums, b) adds the block's products to its 32 x 32 sums from
+// B's first row at b and the epilogue stores nn live columns. fallback(n0)
+// runs the AVX-512 kernel on every row and the columns from n0 on: a last
+// panel the reach leaves out, or all of them when K is out of reach or past
+// the tiles' rows.
 template <class T, class Dot, class Pack, class Block, class Fallback>
-inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, Fallback fallback) {
-  const size_t n32 = nc / kBlock * kBlock;
-  if (words < kStepWords || words * 4 > kMaxRowBytes || n32 == 0) return fallback(0);
+inline void amx_gemm(size_t m, size_t nc, size_t words, AmxReach reach, Pack pack, Block block, Fallback fallback) {
+  const size_t tiled = nc % kBlock >= reach.min_last_columns ? nc : nc / kBlock * kBlock;
+  if (words < reach.min_words || words * 4 > kMaxRowBytes || tiled == 0) return fallback(0);
   alignas(64) uint8_t a_tiles[kMaxSteps * kStepBytes];
-  T tiles;
+  T tiles{TileConfig(words)};
   const auto multiply = [&](void* sums, const void* b) {
     const char* b_rows = static_cast<const char*>(b);
     tiles.load_sums(sums);
@@ -285,9 +309,9 @@ inline void amx_gemm(size_t m, size_t nc, size_t words, Pack pack, Block block, 
   for (size_t i = 0; i < m; i += kBlock) {
     const size_t rows = std::min(kBlock, m - i);
     pack(i, rows, a_tiles);
-    for (size_t n0 = 0; n0 < n32; n0 += kBlock) block(i, rows, n0, multiply);
+    for (size_t n0 = 0; n0 < tiled; n0 += kBlock) block(i, rows, n0, std::min(kBlock, nc - n0), multiply);
   }
-  if (n32 < nc) fallback(n32);
+  if (tiled < nc) fallback(tiled);
 }
 
 // Runs epilogue(part, r) on a block's sums: on all 32 rows at once (r = 0),
@@ -322,16 +346,22 @@ inline void round_block(const float* a, size_t a_stride, size_t rows, size_t kc,
   }
 }
 
+// The bf16 GEMMs take every K on the tiles (below one step on narrow ones),
+// and a last panel of 16 or more live columns: VDPBF16PS, at half the float32
+// FMA's rate on Emerald Rapids, made the first blocks' 16- and 24-channel
+// projections a fifth of the network there.
+constexpr AmxReach kBf16Reach{1, kBlock / 2};
+
 // The bf16 GEMMs' blocks: A rounded per 32-row block, sums as 32 x 2 vectors.
 template <class T, class Block, class Fallback>
 inline void bf16_blocks(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, Block block,
                         Fallback fallback) {
   amx_gemm<T, Bf16Dot>(
-      m, nc, (kc + 1) / 2,
+      m, nc, (kc + 1) / 2, kBf16Reach,
       [&](size_t i, size_t rows, uint8_t* a_tiles) { round_block(a + i * a_stride, a_stride, rows, kc, a_tiles); },
-      [&](size_t i, size_t rows, size_t n0, auto multiply) {
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto multiply) {
         alignas(64) __m512 acc[kBlock][2];
-        block(i, rows, n0, acc, [&](const float* b) { multiply(acc, b); });
+        block(i, rows, n0, nn, acc, [&](const float* b) { multiply(acc, b); });
       },
       fallback);
 }
@@ -342,12 +372,12 @@ inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;  // bias row, then the pairs
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t i, size_t rows, size_t n0, auto& acc, auto multiply) {
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
         const float* panel = w + n0 / kBlock * panel_stride;
         load_bias<S>(acc, panel);
         multiply(panel + kBlock);
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, kBlock);
+          store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
       [&](size_t n0) {
@@ -362,13 +392,13 @@ inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a,
                                  size_t c_stride) {
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t i, size_t rows, size_t n0, auto& acc, auto multiply) {
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          start_project<S>(part, bias, src, i + r, c_stride, n0, kBlock);
+          start_project<S>(part, bias, src, i + r, c_stride, n0, nn);
         });
         multiply(w + n0 / kBlock * w_panel_stride);
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, kBlock);
+          store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
       [&](size_t n0) {
@@ -384,11 +414,11 @@ inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const flo
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;
   bf16_blocks<T>(
       m, nc, kc, a, a_stride,
-      [&](size_t, size_t rows, size_t n0, auto& acc, auto multiply) {
+      [&](size_t, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
         const float* panel = w + n0 / kBlock * panel_stride;
         load_bias<S>(acc, panel);
         multiply(panel + kBlock);
-        for_live_rows(acc, rows, [&](auto& part, size_t) { add_relu6_rows<S>(part, sum + n0, kBlock); });
+        for_live_rows(acc, rows, [&](auto& part, size_t) { add_relu6_rows<S>(part, sum + n0, nn); });
       },
       [&](size_t n0) {
         mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride,
@@ -400,18 +430,25 @@ inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const flo
 #if defined(__AVX512VNNI__)
 // A block's `rows` live rows of uint8 a in the A buffer, the last repeated to
 // fill 32. A step never reads past the row's kc rounded up to 4 (it ends at
-// the last quad); the bytes past kc meet zero weights, as in the AVX-512
-// kernel.
+// the last quad, or a K below one step reads its quads alone); the bytes past
+// kc meet zero weights, as in the AVX-512 kernel.
 inline void copy_block(const uint8_t* a, size_t a_stride, size_t rows, size_t quads, uint8_t* a_tiles) {
+  const __mmask16 live = _cvtu32_mask16(0xffffu >> (kStepWords - std::min(kStepWords, quads)));
   for (size_t t = 0, steps = steps_for(quads); t < steps; t++) {
     const size_t start = step_start(t, quads);
-    const __mmask16 keep = uncounted_words(t, start);
+    const __mmask16 keep = _kand_mask16(live, uncounted_words(t, start));
     for (size_t r = 0; r < kBlock; r++) {
-      const __m512i v = _mm512_loadu_si512(a + std::min(r, rows - 1) * a_stride + 4 * start);
-      _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, _mm512_maskz_mov_epi32(keep, v));
+      const __m512i v = _mm512_maskz_loadu_epi32(keep, a + std::min(r, rows - 1) * a_stride + 4 * start);
+      _mm512_store_si512(a_tiles + t * kStepBytes + r * kTileRowBytes, v);
     }
   }
 }
+
+// The int8 GEMM leaves a K below one tile step, and a last partial panel, to
+// the AVX-512 kernel: there VPDPBUSD keeps up (on Emerald Rapids the first
+// blocks ran 5-25% slower on narrow tiles, whose sums go through memory and
+// the requantization after).
+constexpr AmxReach kInt8Reach{kStepWords, kNever};
 
 template <class T>
 inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
@@ -420,9 +457,9 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
   const size_t quads = (kc + 3) / 4;
   const auto panel_at = [&](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
   amx_gemm<T, U8S8Dot>(
-      m, nc, quads,
+      m, nc, quads, kInt8Reach,
       [&](size_t i, size_t rows, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, rows, quads, a_tiles); },
-      [&](size_t i, size_t rows, size_t n0, auto multiply) {
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto multiply) {
         const char* panel = panel_at(n0);
         alignas(64) int32_t sums[kBlock][2][Q::kLanes];
         for (size_t r = 0; r < kBlock; r++) {
@@ -430,7 +467,7 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
         }
         multiply(sums, panel + 8 * kBlock);
         for_live_rows(sums, rows, [&](auto& part, size_t r) {
-          requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, kBlock, c, c_stride);
+          requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, nn, c, c_stride);
         });
       },
       [&](size_t n0) {
