@@ -103,20 +103,21 @@ struct AmxTiles {
   AmxTiles(const AmxTiles&) = delete;
   AmxTiles& operator=(const AmxTiles&) = delete;
 
-  static void load_sums(const void* sums) {
-    const char* p = static_cast<const char*>(sums);
-    __asm__ volatile("" ::: "memory");
-    _tile_loadd(0, p + sum_tile_offset(0), kSumStride);
-    _tile_loadd(1, p + sum_tile_offset(1), kSumStride);
-    _tile_loadd(2, p + sum_tile_offset(2), kSumStride);
-    _tile_loadd(3, p + sum_tile_offset(3), kSumStride);
+  static void zero_sums() {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
   }
+  // The barrier after: the epilogue reads what the stores wrote, which GCC
+  // does not know they did.
   static void store_sums(void* sums) {
     char* p = static_cast<char*>(sums);
     _tile_stored(0, p + sum_tile_offset(0), kSumStride);
     _tile_stored(1, p + sum_tile_offset(1), kSumStride);
     _tile_stored(2, p + sum_tile_offset(2), kSumStride);
     _tile_stored(3, p + sum_tile_offset(3), kSumStride);
+    __asm__ volatile("" ::: "memory");
   }
   static void load_operands(const uint8_t* a, const char* b) {
     __asm__ volatile("" ::: "memory");
@@ -158,8 +159,11 @@ class EmulatedTiles {
  public:
   explicit EmulatedTiles(const TileConfig& config) : config_(config) {}
 
-  void load_sums(const void* sums) {
-    for (int t = 0; t < 4; t++) tileloadd(t, static_cast<const char*>(sums) + sum_tile_offset(t), kSumStride);
+  void zero_sums() {
+    for (int t = 0; t < 4; t++) {
+      check_tile(t);
+      tiles_[t] = Tile{};
+    }
   }
   void store_sums(void* sums) const {
     for (int t = 0; t < 4; t++) tilestored(t, static_cast<char*>(sums) + sum_tile_offset(t), kSumStride);
@@ -285,31 +289,36 @@ constexpr size_t kNever = kBlock;
 // One GEMM of m rows and nc columns over `words` k words on the tiles: for
 // each 32-row block, pack(i, rows, a_tiles) fills the A buffer (step t's 32
 // rows at a_tiles + t * kStepBytes, kTileRowBytes apart) from its `rows` live
-// rows, then each panel the tiles take runs block(i, rows, n0, nn, multiply),
-// where multiply(sums, b) adds the block's products to its 32 x 32 sums from
-// B's first row at b and the epilogue stores nn live columns. fallback(n0)
+// rows; each panel the tiles take multiplies it from zero by B, whose first
+// row b_at(n0) gives, into 32 x 32 sums (a Sums in memory), and then
+// epilogue(i, rows, n0, nn, sums) adds the start (bias, residual) and stores
+// the live rows and nn columns. The sums start at zero in the tiles rather
+// than from the start values through memory: a tile load of what vector
+// stores just wrote waits for them to leave the store buffer. fallback(n0)
 // runs the AVX-512 kernel on every row and the columns from n0 on: a last
 // panel the reach leaves out, or all of them when K is out of reach or past
 // the tiles' rows.
-template <class T, class Dot, class Pack, class Block, class Fallback>
-inline void amx_gemm(size_t m, size_t nc, size_t words, AmxReach reach, Pack pack, Block block, Fallback fallback) {
+template <class T, class Dot, class Sums, class Pack, class Panel, class Epilogue, class Fallback>
+inline void amx_gemm(size_t m, size_t nc, size_t words, AmxReach reach, Pack pack, Panel b_at, Epilogue epilogue,
+                     Fallback fallback) {
   const size_t tiled = nc % kBlock >= reach.min_last_columns ? nc : nc / kBlock * kBlock;
   if (words < reach.min_words || words * 4 > kMaxRowBytes || tiled == 0) return fallback(0);
   alignas(64) uint8_t a_tiles[kMaxSteps * kStepBytes];
+  alignas(64) Sums sums;
   T tiles{TileConfig(words)};
-  const auto multiply = [&](void* sums, const void* b) {
-    const char* b_rows = static_cast<const char*>(b);
-    tiles.load_sums(sums);
-    for (size_t t = 0, steps = steps_for(words); t < steps; t++) {
-      tiles.load_operands(a_tiles + t * kStepBytes, b_rows + step_start(t, words) * kPanelRowBytes);
-      tiles.dot(Dot{});
-    }
-    tiles.store_sums(sums);
-  };
   for (size_t i = 0; i < m; i += kBlock) {
     const size_t rows = std::min(kBlock, m - i);
     pack(i, rows, a_tiles);
-    for (size_t n0 = 0; n0 < tiled; n0 += kBlock) block(i, rows, n0, std::min(kBlock, nc - n0), multiply);
+    for (size_t n0 = 0; n0 < tiled; n0 += kBlock) {
+      const char* b = reinterpret_cast<const char*>(b_at(n0));
+      tiles.zero_sums();
+      for (size_t t = 0, steps = steps_for(words); t < steps; t++) {
+        tiles.load_operands(a_tiles + t * kStepBytes, b + step_start(t, words) * kPanelRowBytes);
+        tiles.dot(Dot{});
+      }
+      tiles.store_sums(&sums);
+      epilogue(i, rows, n0, std::min(kBlock, nc - n0), sums);
+    }
   }
   if (tiled < nc) fallback(tiled);
 }
@@ -352,37 +361,50 @@ inline void round_block(const float* a, size_t a_stride, size_t rows, size_t kc,
 // projections a fifth of the network there.
 constexpr AmxReach kBf16Reach{1, kBlock / 2};
 
-// The bf16 GEMMs' blocks: A rounded per 32-row block, sums as 32 x 2 vectors.
-template <class T, class Block, class Fallback>
-inline void bf16_blocks(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, Block block,
-                        Fallback fallback) {
-  amx_gemm<T, Bf16Dot>(
+// acc += bias (the panel's first row) or += bias + src (start_project's
+// start, either may be null), for the epilogues of sums that begin at zero.
+template <size_t R, size_t C>
+inline void add_bias(__m512 (&acc)[R][C], const float* panel) {
+  for (size_t r = 0; r < R; r++) {
+    for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_add_ps(acc[r][v], _mm512_load_ps(panel + v * S::kLanes));
+  }
+}
+template <size_t R, size_t C>
+inline void add_project_start(__m512 (&acc)[R][C], const float* bias, const float* src, size_t i, size_t c_stride,
+                              size_t n0, size_t nn) {
+  __m512 start[R][C];
+  start_project<S>(start, bias, src, i, c_stride, n0, nn);
+  for (size_t r = 0; r < R; r++) {
+    for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_add_ps(acc[r][v], start[r][v]);
+  }
+}
+
+// The bf16 GEMMs on the tiles: A rounded per 32-row block, sums as 32 x 2
+// vectors.
+template <class T, class Panel, class Epilogue, class Fallback>
+inline void bf16_gemm(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, Panel b_at, Epilogue epilogue,
+                      Fallback fallback) {
+  amx_gemm<T, Bf16Dot, __m512[kBlock][2]>(
       m, nc, (kc + 1) / 2, kBf16Reach,
       [&](size_t i, size_t rows, uint8_t* a_tiles) { round_block(a + i * a_stride, a_stride, rows, kc, a_tiles); },
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto multiply) {
-        alignas(64) __m512 acc[kBlock][2];
-        block(i, rows, n0, nn, acc, [&](const float* b) { multiply(acc, b); });
-      },
-      fallback);
+      b_at, epilogue, fallback);
 }
 
 template <class T>
 inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                                   float* c, size_t c_stride) {
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;  // bias row, then the pairs
-  bf16_blocks<T>(
-      m, nc, kc, a, a_stride,
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
-        const float* panel = w + n0 / kBlock * panel_stride;
-        load_bias<S>(acc, panel);
-        multiply(panel + kBlock);
+  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * panel_stride; };
+  bf16_gemm<T>(
+      m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
+        add_bias(acc, panel_at(n0));
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
           store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
       [&](size_t n0) {
-        mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, w + n0 / kBlock * panel_stride,
-                                                        c + n0, c_stride);
+        mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), c + n0, c_stride);
       });
 }
 
@@ -390,21 +412,19 @@ template <class T>
 inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                                  size_t w_panel_stride, const float* bias, const float* src, float* c,
                                  size_t c_stride) {
-  bf16_blocks<T>(
-      m, nc, kc, a, a_stride,
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
+  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * w_panel_stride; };
+  bf16_gemm<T>(
+      m, nc, kc, a, a_stride, panel_at,
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          start_project<S>(part, bias, src, i + r, c_stride, n0, nn);
-        });
-        multiply(w + n0 / kBlock * w_panel_stride);
-        for_live_rows(acc, rows, [&](auto& part, size_t r) {
+          add_project_start(part, bias, src, i + r, c_stride, n0, nn);
           store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
       [&](size_t n0) {
-        mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, w + n0 / kBlock * w_panel_stride,
-                                                       w_panel_stride, bias ? bias + n0 : nullptr,
-                                                       src ? src + n0 : nullptr, c + n0, c_stride);
+        mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), w_panel_stride,
+                                                       bias ? bias + n0 : nullptr, src ? src + n0 : nullptr, c + n0,
+                                                       c_stride);
       });
 }
 
@@ -412,17 +432,15 @@ template <class T>
 inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
                                        const float* w, float* sum) {
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;
-  bf16_blocks<T>(
-      m, nc, kc, a, a_stride,
-      [&](size_t, size_t rows, size_t n0, size_t nn, auto& acc, auto multiply) {
-        const float* panel = w + n0 / kBlock * panel_stride;
-        load_bias<S>(acc, panel);
-        multiply(panel + kBlock);
+  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * panel_stride; };
+  bf16_gemm<T>(
+      m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
+      [&](size_t, size_t rows, size_t n0, size_t nn, auto& acc) {
+        add_bias(acc, panel_at(n0));
         for_live_rows(acc, rows, [&](auto& part, size_t) { add_relu6_rows<S>(part, sum + n0, nn); });
       },
       [&](size_t n0) {
-        mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride,
-                                                             w + n0 / kBlock * panel_stride, sum + n0);
+        mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), sum + n0);
       });
 }
 #endif
@@ -456,16 +474,18 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
   using Q = Avx512Vnni;
   const size_t quads = (kc + 3) / 4;
   const auto panel_at = [&](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
-  amx_gemm<T, U8S8Dot>(
+  amx_gemm<T, U8S8Dot, int32_t[kBlock][2][Q::kLanes]>(
       m, nc, quads, kInt8Reach,
       [&](size_t i, size_t rows, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, rows, quads, a_tiles); },
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto multiply) {
+      [&](size_t n0) { return panel_at(n0) + 8 * kBlock; },  // past the int32 biases and float scales
+      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
         const char* panel = panel_at(n0);
-        alignas(64) int32_t sums[kBlock][2][Q::kLanes];
-        for (size_t r = 0; r < kBlock; r++) {
-          for (size_t v = 0; v < 2; v++) Q::store_i32(sums[r][v], Q::load_i32(panel + 4 * v * Q::kLanes));
+        for (size_t v = 0; v < 2; v++) {
+          const __m512i bias = Q::load_i32(panel + 4 * v * Q::kLanes);
+          for (size_t r = 0; r < kBlock; r++) {
+            Q::store_i32(sums[r][v], _mm512_add_epi32(Q::load_i32(sums[r][v]), bias));
+          }
         }
-        multiply(sums, panel + 8 * kBlock);
         for_live_rows(sums, rows, [&](auto& part, size_t r) {
           requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, nn, c, c_stride);
         });
