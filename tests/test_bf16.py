@@ -420,9 +420,10 @@ def test_ref_and_avx512_engines_agree(model):
 
 @needs("amx")
 def test_amx_and_avx512_engines_agree(model):
-    """Only on a CPU with AMX-BF16 (none here: never run yet). The same depthwise and stem kernels; the
-    GEMMs differ in their order of additions (the tiles' partial sums), which can move an activation
-    across a bf16 rounding boundary as between ref and avx512, so the same entry."""
+    """Only on a CPU with AMX-BF16 (first run on an Emerald Rapids class Xeon, 2026-12-03). The same
+    depthwise and stem kernels; the GEMMs differ in their order of additions (the tiles' partial sums),
+    which can move an activation across a bf16 rounding boundary as between ref and avx512, so the same
+    entry."""
     path, x = model
     assert_close(Engine.load(path, threads=2, dtype="bf16", isa="amx").run(x),
                  Engine.load(path, threads=2, dtype="bf16", isa="avx512").run(x), ISA_TOL)
