@@ -31,17 +31,12 @@ def cpu_name() -> str:
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     print(f"{cpu_name()}, one thread:")
-    for isa in ("avx2", "avx512"):
-        peak = fma_peak.peak_gflops(isa)
-        print(f"  {isa:<8}{f'{peak:.1f} GFLOP/s' if peak else 'n/a (this CPU lacks it)'}")
-    for isa in ("avxvnni", "avx512"):
-        peak = fma_peak.peak_gflops(isa, "int8")
-        print(f"  {isa:<8}{f'{peak:.1f} GOP/s int8 (vpdpbusd)' if peak else 'int8: n/a (this CPU lacks VNNI)'}")
-    peak = fma_peak.peak_gflops("avx512", "bf16")
-    print(f"  {'avx512':<8}{f'{peak:.1f} GFLOP/s bf16 (vdpbf16ps)' if peak else 'bf16: n/a (this CPU lacks AVX512_BF16)'}")
-    for precision, unit, instruction in (("int8", "GOP/s", "tdpbusd"), ("bf16", "GFLOP/s", "tdpbf16ps")):
-        peak = fma_peak.peak_gflops("amx", precision)
-        print(f"  {'amx':<8}{f'{peak:.1f} {unit} {precision} ({instruction})' if peak else f'{precision}: n/a (no AMX here)'}")
+    for precision, isas in (("float32", ("avx2", "avx512")), ("int8", ("avxvnni", "avx512", "amx")),
+                            ("bf16", ("avx512", "amx"))):
+        unit = "GOP/s" if precision == "int8" else "GFLOP/s"
+        for isa in isas:
+            peak, what = fma_peak.peak_gflops(isa, precision), fma_peak.instruction(isa, precision)
+            print(f"  {isa:<8}{f'{peak:.1f} {unit} {precision} ({what})' if peak else f'{precision}: n/a ({what})'}")
     return 0
 
 

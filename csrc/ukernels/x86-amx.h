@@ -361,19 +361,13 @@ inline void round_block(const float* a, size_t a_stride, size_t rows, size_t kc,
 // projections a fifth of the network there.
 constexpr AmxReach kBf16Reach{1, kBlock / 2};
 
-// acc += bias (the panel's first row) or += bias + src (start_project's
-// start, either may be null), for the epilogues of sums that begin at zero.
-template <size_t R, size_t C>
-inline void add_bias(__m512 (&acc)[R][C], const float* panel) {
-  for (size_t r = 0; r < R; r++) {
-    for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_add_ps(acc[r][v], S::load(panel + v * S::kLanes));
-  }
-}
-template <size_t R, size_t C>
-inline void add_project_start(__m512 (&acc)[R][C], const float* bias, const float* src, size_t i, size_t c_stride,
-                              size_t n0, size_t nn) {
+// acc += start, where fill(start) writes a tile as the AVX-512 kernels start
+// their accumulators (load_bias, start_project): the epilogues' start for
+// sums that begin at zero in the tiles.
+template <size_t R, size_t C, class Fill>
+inline void add_start(__m512 (&acc)[R][C], Fill fill) {
   __m512 start[R][C];
-  start_project<S>(start, bias, src, i, c_stride, n0, nn);
+  fill(start);
   for (size_t r = 0; r < R; r++) {
     for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_add_ps(acc[r][v], start[r][v]);
   }
@@ -399,7 +393,7 @@ inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a
       m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
       [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          add_bias(part, panel_at(n0));
+          add_start(part, [&](auto& start) { load_bias<S>(start, panel_at(n0)); });
           store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
@@ -417,7 +411,7 @@ inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a,
       m, nc, kc, a, a_stride, panel_at,
       [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
         for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          add_project_start(part, bias, src, i + r, c_stride, n0, nn);
+          add_start(part, [&](auto& start) { start_project<S>(start, bias, src, i + r, c_stride, n0, nn); });
           store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
         });
       },
@@ -437,7 +431,7 @@ inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const flo
       m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
       [&](size_t, size_t rows, size_t n0, size_t nn, auto& acc) {
         for_live_rows(acc, rows, [&](auto& part, size_t) {
-          add_bias(part, panel_at(n0));
+          add_start(part, [&](auto& start) { load_bias<S>(start, panel_at(n0)); });
           add_relu6_rows<S>(part, sum + n0, nn);
         });
       },
@@ -482,13 +476,11 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
       [&](size_t n0) { return panel_at(n0) + 8 * kBlock; },  // past the int32 biases and float scales
       [&](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
         const char* panel = panel_at(n0);
-        for (size_t v = 0; v < 2; v++) {
-          const __m512i bias = Q::load_i32(panel + 4 * v * Q::kLanes);
-          for (size_t r = 0; r < kBlock; r++) {
-            Q::store_i32(sums[r][v], _mm512_add_epi32(Q::load_i32(sums[r][v]), bias));
-          }
-        }
         for_live_rows(sums, rows, [&](auto& part, size_t r) {
+          for (size_t v = 0; v < 2; v++) {  // the int32 biases: the panel's first row
+            const __m512i bias = Q::load_i32(panel + 4 * v * Q::kLanes);
+            Q::store_i32(part[0][v], _mm512_add_epi32(Q::load_i32(part[0][v]), bias));
+          }
           requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, nn, c, c_stride);
         });
       },
