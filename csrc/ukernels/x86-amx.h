@@ -97,9 +97,19 @@ constexpr size_t sum_tile_offset(size_t t) { return t / 2 * kTileRows * kSumStri
 // GCC's tile intrinsics are macros that paste the tile number into the
 // instruction (so it must be a literal), and its tileloadd names no memory
 // operand: the barrier makes the stores before a load reach memory first.
+//
+// The configuration is loaded only when the tiles do not hold it already,
+// and never released: LDTILECFG took about 50 ns even when it changed
+// nothing, STTILECFG 5, and a call per ring row paid it hundreds of times an
+// image (Emerald Rapids). Whoever else uses the tiles in this thread
+// (oneDNN, say) loads its own configuration first, as the ISA requires, and
+// is checked against here on the next call.
 struct AmxTiles {
-  explicit AmxTiles(const TileConfig& config) { _tile_loadconfig(&config); }
-  ~AmxTiles() { _tile_release(); }
+  explicit AmxTiles(const TileConfig& config) {
+    alignas(64) uint8_t now[sizeof config];  // all zeros while no configuration is loaded
+    _tile_storeconfig(now);
+    if (std::memcmp(now, &config, sizeof config) != 0) _tile_loadconfig(&config);
+  }
   AmxTiles(const AmxTiles&) = delete;
   AmxTiles& operator=(const AmxTiles&) = delete;
 
@@ -323,13 +333,17 @@ inline void amx_gemm(size_t m, size_t nc, size_t words, AmxReach reach, Pack pac
   if (tiled < nc) fallback(tiled);
 }
 
-// Runs epilogue(row, r) on each live row r of a block's sums, as a one-row
-// tile, so that no row past m is read or written. (As fast as one call on
-// all 32 rows of a full block, measured on Emerald Rapids: the epilogue's
-// cost there is its stores.)
+// Runs epilogue(part, r) on each live row r of a block's sums, as a one-row
+// tile copied out of the buffer, so that no row past m is read or written
+// and the epilogue's arithmetic stays in registers. (Run on the buffer's own
+// row, GCC stored every sum back to it before the clamp and reloaded it.)
 template <class Row, class Epilogue>
-inline void for_live_rows(Row (&sums)[kBlock], size_t rows, Epilogue epilogue) {
-  for (size_t r = 0; r < rows; r++) epilogue(*reinterpret_cast<Row(*)[1]>(&sums[r]), r);
+inline void for_live_rows(const Row (&sums)[kBlock], size_t rows, Epilogue epilogue) {
+  for (size_t r = 0; r < rows; r++) {
+    Row part[1];
+    std::memcpy(part, &sums[r], sizeof(Row));
+    epilogue(part, r);
+  }
 }
 
 // Word j of row r in the A buffer is row r's word start + j of each step,
@@ -361,13 +375,11 @@ inline void round_block(const float* a, size_t a_stride, size_t rows, size_t kc,
 // projections a fifth of the network there.
 constexpr AmxReach kBf16Reach{1, kBlock / 2};
 
-// acc += start, where fill(start) writes a tile as the AVX-512 kernels start
-// their accumulators (load_bias, start_project): the epilogues' start for
-// sums that begin at zero in the tiles.
-template <size_t R, size_t C, class Fill>
-inline void add_start(__m512 (&acc)[R][C], Fill fill) {
-  __m512 start[R][C];
-  fill(start);
+// acc += start, where start is a tile as the AVX-512 kernels start their
+// accumulators (load_bias, start_project): the epilogues' start for sums
+// that begin at zero in the tiles.
+template <size_t R, size_t C>
+inline void add_start(__m512 (&acc)[R][C], const __m512 (&start)[R][C]) {
   for (size_t r = 0; r < R; r++) {
     for (size_t v = 0; v < C; v++) acc[r][v] = _mm512_add_ps(acc[r][v], start[r][v]);
   }
@@ -384,20 +396,27 @@ inline void bf16_gemm(size_t m, size_t nc, size_t kc, const float* a, size_t a_s
       b_at, epilogue, fallback);
 }
 
+// The epilogues below read what the row loop needs into locals first (the
+// panel's bias once per block, the output's first row): reached through the
+// captures inside the loop, every row reloaded them, since its stores might
+// have changed them (block 1's expand 10% slower on Emerald Rapids).
 template <class T>
 inline void amx_bf16_expand_relu6(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                                   float* c, size_t c_stride) {
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;  // bias row, then the pairs
-  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * panel_stride; };
+  const auto panel_at = [=](size_t n0) { return w + n0 / kBlock * panel_stride; };
   bf16_gemm<T>(
-      m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
-        for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          add_start(part, [&](auto& start) { load_bias<S>(start, panel_at(n0)); });
-          store_relu6<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
+      m, nc, kc, a, a_stride, [=](size_t n0) { return panel_at(n0) + kBlock; },
+      [=](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
+        __m512 bias[1][2];
+        load_bias<S>(bias, panel_at(n0));
+        float* const out = c + i * c_stride + n0;
+        for_live_rows(sums, rows, [&](auto& acc, size_t r) {
+          add_start(acc, bias);
+          store_relu6<S>(acc, out + r * c_stride, c_stride, nn);
         });
       },
-      [&](size_t n0) {
+      [=](size_t n0) {
         mbv2_bf16_expand_relu6_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), c + n0, c_stride);
       });
 }
@@ -406,16 +425,19 @@ template <class T>
 inline void amx_bf16_project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                                  size_t w_panel_stride, const float* bias, const float* src, float* c,
                                  size_t c_stride) {
-  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * w_panel_stride; };
+  const auto panel_at = [=](size_t n0) { return w + n0 / kBlock * w_panel_stride; };
   bf16_gemm<T>(
       m, nc, kc, a, a_stride, panel_at,
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& acc) {
-        for_live_rows(acc, rows, [&](auto& part, size_t r) {
-          add_start(part, [&](auto& start) { start_project<S>(start, bias, src, i + r, c_stride, n0, nn); });
-          store_rows<S>(part, c + (i + r) * c_stride + n0, c_stride, nn);
+      [=](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
+        float* const out = c + i * c_stride + n0;
+        for_live_rows(sums, rows, [&](auto& acc, size_t r) {
+          __m512 start[1][2];
+          start_project<S>(start, bias, src, i + r, c_stride, n0, nn);
+          add_start(acc, start);
+          store_rows<S>(acc, out + r * c_stride, c_stride, nn);
         });
       },
-      [&](size_t n0) {
+      [=](size_t n0) {
         mbv2_bf16_project_acc_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), w_panel_stride,
                                                        bias ? bias + n0 : nullptr, src ? src + n0 : nullptr, c + n0,
                                                        c_stride);
@@ -426,16 +448,18 @@ template <class T>
 inline void amx_bf16_head_relu6_rowsum(size_t m, size_t nc, size_t kc, const float* a, size_t a_stride,
                                        const float* w, float* sum) {
   const size_t panel_stride = ((kc + 1) / 2 + 1) * kBlock;
-  const auto panel_at = [&](size_t n0) { return w + n0 / kBlock * panel_stride; };
+  const auto panel_at = [=](size_t n0) { return w + n0 / kBlock * panel_stride; };
   bf16_gemm<T>(
-      m, nc, kc, a, a_stride, [&](size_t n0) { return panel_at(n0) + kBlock; },
-      [&](size_t, size_t rows, size_t n0, size_t nn, auto& acc) {
-        for_live_rows(acc, rows, [&](auto& part, size_t) {
-          add_start(part, [&](auto& start) { load_bias<S>(start, panel_at(n0)); });
-          add_relu6_rows<S>(part, sum + n0, nn);
+      m, nc, kc, a, a_stride, [=](size_t n0) { return panel_at(n0) + kBlock; },
+      [=](size_t, size_t rows, size_t n0, size_t nn, auto& sums) {
+        __m512 bias[1][2];
+        load_bias<S>(bias, panel_at(n0));
+        for_live_rows(sums, rows, [&](auto& acc, size_t) {
+          add_start(acc, bias);
+          add_relu6_rows<S>(acc, sum + n0, nn);
         });
       },
-      [&](size_t n0) {
+      [=](size_t n0) {
         mbv2_bf16_head_relu6_rowsum_ukernel_7x32__avx512bf16(m, nc - n0, kc, a, a_stride, panel_at(n0), sum + n0);
       });
 }
