@@ -27,7 +27,9 @@ void FusedBlock::run(RowRange rows) {
       // The slice's input rows from the source; with a single slice (wide
       // rows) those a previous tile left stay.
       ring_.select_slice(c0, cs);
-      ring_.fill(tile, [&](size_t iy, float* dst) { source_.produce(iy, c0, cs, dst); });
+      ring_.fill_runs(tile, [&](size_t first, size_t n, float* const* dsts) {
+        source_.produce_rows(first, n, c0, cs, dsts);
+      });
       depthwise_project_tile(tile, c0, cs, residual, out);
     }
   }

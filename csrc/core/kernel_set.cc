@@ -294,6 +294,7 @@ KernelSet select_bf16_kernels(const std::string& requested) {
   if (isa == #isa_) ks.op = {&name, #name, nr_};
 #include "ukernels/registry-bf16.inc"
 #undef MBV2_BF16KERNEL
+  if (isa == "amx") ks.expand_block_rows = 32;
   return ks;
 }
 

@@ -24,6 +24,11 @@ struct KernelSet {
   // expand, project and head are bf16 kernels (registry-bf16.inc): their
   // weights are packed in bf16 pairs (core/packing.h).
   bool bf16 = false;
+  // Rows the expand kernel computes at once, whatever m is: a GEMM of fewer
+  // pays for them all. AMX: 32-row blocks (ukernels/x86-amx.h), where a 7- or
+  // 14-pixel row used a fraction of the tiles' work; the others work in row
+  // tiles of a few rows.
+  size_t expand_block_rows = 1;
   Ukernel<mbv2_expand_ukernel_fn> expand;
   Ukernel<mbv2_dwconv3x3s1_ukernel_fn> dwconv3x3s1;
   Ukernel<mbv2_dwconv3x3s2_ukernel_fn> dwconv3x3s2;

@@ -314,7 +314,8 @@ void Model::run_block(const Plan& plan, const ImageJob& job, size_t i, Share sha
   float* mine = arena + a.scratch + share.index * a.member_stride;
   const BlockScratch scratch{mine + a.ring, mine + a.tile};
   const StemSource stem(ks_, stem_, arena + a.x, plan.height, plan.width, spec_.stem_pad);
-  const TensorSource tensor(ks_, block, i > 0 ? block_out(plan, arena, i - 1) : nullptr, g.w);
+  const TensorSource tensor(ks_, block, i > 0 ? block_out(plan, arena, i - 1) : nullptr, g.w,
+                            g.expand_runs ? mine + a.runs : nullptr);
   const RowSource& source = i == 0 ? static_cast<const RowSource&>(stem) : tensor;
   const float* residual = block.spec.residual() ? block_out(plan, arena, i - 1) : nullptr;
   auto fused = [&](ChannelRange hidden, float* out) {

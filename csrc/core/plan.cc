@@ -56,7 +56,7 @@ void plan_layers(const NetworkSpec& spec, const KernelSet& ks, Plan& plan) {
 }
 
 void plan_arena(const NetworkSpec& spec, Plan& plan) {
-  size_t x = padded_image_floats(plan.height, plan.width), y = 0, ring = 0, tile = 0;
+  size_t x = padded_image_floats(plan.height, plan.width), y = 0, ring = 0, tile = 0, runs = 0;
   size_t expanded = 0, unfused = plan.height * plan.width * 3 + plan.blocks[0].h * plan.blocks[0].w * spec.stem;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     const BlockSpec& b = spec.blocks[i];
@@ -65,6 +65,7 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
     out = std::max(out, g.half ? partial_offset(g, b.cout) + g.ho * g.wo * b.cout : g.ho * g.wo * b.cout);
     ring = std::max(ring, ring_floats(b, g));
     tile = std::max(tile, tile_floats(g));
+    runs = std::max(runs, run_floats(b, g));
     expanded = std::max(expanded, b.has_expand() ? g.h * g.w * b.hidden() : 0);
     unfused = std::max(unfused, unfused_block_floats(b, g));
   }
@@ -75,7 +76,8 @@ void plan_arena(const NetworkSpec& spec, Plan& plan) {
   a.members = plan.threads;
   a.tile = 0;
   a.ring = a.tile + align16(tile);
-  a.member_stride = a.ring + align16(ring);
+  a.runs = a.ring + align16(ring);
+  a.member_stride = a.runs + align16(runs);
   a.dense = a.pooled + align16(spec.last);
   size_t dense = 0;
   for (const DenseSpec& d : spec.hidden) {

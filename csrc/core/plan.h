@@ -21,14 +21,15 @@ struct LayerPlan : LayerShape {
 // Offsets in floats into one arena. Block i writes its output to y when i is
 // even and to x when odd, so x first holds the image and is free again by the
 // time block 1 writes; the head reads the last block's output from there.
-// Each member of a thread team then has its own scratch region: a ring and a
-// depthwise tile, at scratch + member * member_stride + ring (or tile).
+// Each member of a thread team then has its own scratch region: a ring, a
+// depthwise tile and the expand runs' rows (tiling.h, run_floats), at
+// scratch + member * member_stride + ring (or tile, runs).
 // The hidden Dense layers' outputs follow the pooled vector, each at
 // dense + dense_offsets[j].
 struct ArenaLayout {
   size_t x = 0, y = 0, pooled = 0, dense = 0;  // shared by the team
   std::vector<size_t> dense_offsets;
-  size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0;
+  size_t scratch = 0, members = 1, member_stride = 0, ring = 0, tile = 0, runs = 0;
   size_t total = 0;
 };
 

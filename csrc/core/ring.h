@@ -48,20 +48,38 @@ class Ring {
   }
 
   // Makes the ring hold the rows under output rows `tile` (of the selected
-  // slice): produce(iy, dst) writes input row iy's w pixels at dst, for each
-  // row the ring does not hold yet.
-  template <class Produce>
-  void fill(RowRange tile, Produce&& produce) {
+  // slice): produce_runs(iy, n, dsts) writes input rows iy .. iy + n - 1, row
+  // iy + k's w pixels at dsts[k], for each run of consecutive rows the ring
+  // does not hold yet.
+  template <class ProduceRuns>
+  void fill_runs(RowRange tile, ProduceRuns&& produce_runs) {
+    T* dsts[kMaxSlots];
+    size_t first = 0, n = 0;  // the run being gathered
     for (size_t p = tile.begin * stride_; p <= (tile.end - 1) * stride_ + 2; p++) {
       if (held_[p % slots_] == p) continue;
       held_[p % slots_] = p;
       T* dst = slot(p) + cs_;
       if (p < g_.pad_top || p - g_.pad_top >= g_.h) {
         std::fill_n(dst, g_.w * cs_, T(0));  // a padding row
-      } else {
-        produce(p - g_.pad_top, dst);
+        continue;
       }
+      const size_t iy = p - g_.pad_top;
+      if (n > 0 && iy != first + n) {
+        produce_runs(first, n, dsts);
+        n = 0;
+      }
+      if (n == 0) first = iy;
+      dsts[n++] = dst;
     }
+    if (n > 0) produce_runs(first, n, dsts);
+  }
+
+  // fill_runs a row at a time: produce(iy, dst).
+  template <class Produce>
+  void fill(RowRange tile, Produce&& produce) {
+    fill_runs(tile, [&](size_t first, size_t n, T* const* dsts) {
+      for (size_t k = 0; k < n; k++) produce(first + k, dsts[k]);
+    });
   }
 
   // The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding

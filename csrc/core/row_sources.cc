@@ -4,19 +4,31 @@
 
 namespace mbv2 {
 
-TensorSource::TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w)
-    : ks_(ks), block_(block), in_(in), w_(w) {}
+TensorSource::TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w, float* runs)
+    : ks_(ks), block_(block), in_(in), w_(w), runs_(runs) {}
 
 void TensorSource::produce(size_t iy, size_t c0, size_t channels, float* dst) const {
   const size_t cin = block_.spec.cin;
-  const float* row = in_ + iy * w_ * cin;
   if (!block_.spec.has_expand()) {
+    const float* row = in_ + iy * w_ * cin;
     for (size_t x = 0; x < w_; x++) std::copy_n(row + x * cin + c0, channels, dst + x * channels);
     return;
   }
+  expand(iy, 1, c0, channels, dst);
+}
+
+void TensorSource::produce_rows(size_t first, size_t n, size_t c0, size_t channels, float* const* dsts) const {
+  if (!runs_ || n == 1 || !block_.spec.has_expand()) return RowSource::produce_rows(first, n, c0, channels, dsts);
+  expand(first, n, c0, channels, runs_);
+  for (size_t k = 0; k < n; k++) std::copy_n(runs_ + k * w_ * channels, w_ * channels, dsts[k]);
+}
+
+// Rows first .. first + n - 1 of the expand conv, n * w pixels in one GEMM (the input rows are consecutive).
+void TensorSource::expand(size_t first, size_t n, size_t c0, size_t channels, float* dst) const {
+  const size_t cin = block_.spec.cin;
   const PackedConv& expand = block_.expand;
   const float* panels = expand.panels.data() + c0 / expand.nr * expand.panel_stride;
-  ks_.expand.fn(w_, channels, cin, row, cin, panels, dst, channels);
+  ks_.expand.fn(n * w_, channels, cin, in_ + first * w_ * cin, cin, panels, dst, channels);
 }
 
 StemSource::StemSource(const KernelSet& ks, const PackedConv& stem, const float* padded_image, size_t h, size_t w,

@@ -19,20 +19,32 @@ class RowSource {
   // pixels, ReLU6 applied) to dst, pixels `channels` floats apart. c0 is a
   // multiple of every panel width (BlockGeometry::slice).
   virtual void produce(size_t iy, size_t c0, size_t channels, float* dst) const = 0;
+  // Rows first .. first + n - 1 the same way, row first + k at dsts[k].
+  virtual void produce_rows(size_t first, size_t n, size_t c0, size_t channels, float* const* dsts) const {
+    for (size_t k = 0; k < n; k++) produce(first + k, c0, channels, dsts[k]);
+  }
 };
 
 // The rows of a block whose input is a stored NHWC tensor (h x w x cin): its
-// expand conv, or copies of the input rows when t = 1.
+// expand conv, or copies of the input rows when t = 1. Given `runs` (room for
+// the ring's rows of one slice, BlockGeometry::expand_runs), produce_rows
+// expands all its rows in one GEMM there and copies them into place: the
+// ring's rows are apart by their padding columns, so one GEMM cannot write
+// them where they go.
 class TensorSource : public RowSource {
  public:
-  TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w);
+  TensorSource(const KernelSet& ks, const PackedBlock& block, const float* in, size_t w, float* runs = nullptr);
   void produce(size_t iy, size_t c0, size_t channels, float* dst) const override;
+  void produce_rows(size_t first, size_t n, size_t c0, size_t channels, float* const* dsts) const override;
 
  private:
+  void expand(size_t first, size_t n, size_t c0, size_t channels, float* dst) const;
+
   const KernelSet& ks_;
   const PackedBlock& block_;
   const float* in_;
   size_t w_;
+  float* runs_;
 };
 
 // Stem fusion: rows of the stem conv, produced on demand into block 0's ring.

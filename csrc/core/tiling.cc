@@ -113,6 +113,7 @@ BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const Ke
   const ConvAxis rows = conv_rows(h, spec.stride, spec.pad), cols = conv_cols(w, spec.stride, spec.pad);
   BlockGeometry g{h, w, rows.out, cols.out, rows.pad_before, cols.pad_before, 0, 0, 0};
   choose_tiling(spec, ks, g);
+  g.expand_runs = spec.has_expand() && g.tile_rows > 1 && 2 * g.w <= ks.expand_block_rows;
   return g;
 }
 
@@ -121,5 +122,9 @@ size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {
 }
 
 size_t tile_floats(const BlockGeometry& g) { return g.tile_rows * g.wo * g.chunk; }
+
+size_t run_floats(const BlockSpec& spec, const BlockGeometry& g) {
+  return g.expand_runs ? ring_slots(g.tile_rows, spec.stride) * g.w * g.slice : 0;
+}
 
 }  // namespace mbv2

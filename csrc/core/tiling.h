@@ -34,6 +34,10 @@ struct BlockGeometry {
   // input rows (their halo), 9 in all instead of 7. Every thread count runs
   // the same halves, so results stay the same bits.
   size_t half = 0;
+  // The ring's rows are expanded a run of consecutive rows at a time, in one
+  // GEMM (TensorSource::produce_rows): tiled rows of at most half the expand
+  // kernel's row block (KernelSet::expand_block_rows).
+  bool expand_runs = false;
 };
 
 // Wide rows stream one output row at a time (tile_rows = 1) with every hidden
@@ -51,5 +55,8 @@ BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const Ke
 size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g);
 // Depthwise output of one chunk for a tile: tile_rows x wo pixels x chunk channels.
 size_t tile_floats(const BlockGeometry& g);
+// Where an expand_runs block's GEMM writes a run: the ring's rows of one
+// slice without their padding columns (0 for the other blocks).
+size_t run_floats(const BlockSpec& spec, const BlockGeometry& g);
 
 }  // namespace mbv2
