@@ -317,6 +317,10 @@ def main(argv=None) -> int:
     reps = args.reps or (5 if args.quick else 30)
     cpu = cpu_model()
     print(f"CPU: {cpu}", flush=True)
+    # Which build is timed: an installed wheel shadows a source tree unless PYTHONPATH names it
+    # (a whole session once timed a stale wheel here).
+    import mbv2_engine
+    print(f"mbv2_engine {mbv2_engine.__version__} from {Path(mbv2_engine.__file__).parent}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mbv2-bench-") as tmp:
         root = args.workdir or Path(tmp)
         results = [run_case(case, args.providers, root, reps, args.warmup_ms / 1e3) for case in args.cases]

@@ -293,7 +293,8 @@ def openvino_resolved(compiled) -> str:
     oneDNN picked AMX kernels for any of its layers (their `primitiveType`, e.g.
     "brgconv_avx512_amx_1x1_bf16"; on AVX512-BF16 without AMX it reads "brgconv_avx512_1x1_bf16")."""
     precision = openvino_precision(compiled)
-    kernels = {str(op.get_rt_info()["primitiveType"]) for op in compiled.get_runtime_model().get_ordered_ops()
+    # .astype(str): str() of the OVAny a runtime-info entry is reads "<OVAny class>".
+    kernels = {op.get_rt_info()["primitiveType"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
                if "primitiveType" in op.get_rt_info()}
     return f"{precision}-amx" if any("amx" in k for k in kernels) else precision
 
