@@ -493,19 +493,20 @@ inline void amx_qgemm(size_t m, size_t nc, size_t kc, const uint8_t* a, size_t a
                       size_t panel_stride, const mbv2_qu8_requant* rq, uint8_t* c, size_t c_stride) {
   using Q = Avx512Vnni;
   const size_t quads = (kc + 3) / 4;
-  const auto panel_at = [&](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
+  const auto panel_at = [=](size_t n0) { return static_cast<const char*>(w) + n0 / kBlock * panel_stride; };
   amx_gemm<T, U8S8Dot, int32_t[kBlock][2][Q::kLanes]>(
       m, nc, quads, kInt8Reach,
       [&](size_t i, size_t rows, uint8_t* a_tiles) { copy_block(a + i * a_stride, a_stride, rows, quads, a_tiles); },
-      [&](size_t n0) { return panel_at(n0) + 8 * kBlock; },  // past the int32 biases and float scales
-      [&](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
+      [=](size_t n0) { return panel_at(n0) + 8 * kBlock; },  // past the int32 biases and float scales
+      [=](size_t i, size_t rows, size_t n0, size_t nn, auto& sums) {
+        // Locals, read once per block, as in the bf16 epilogues: the requantization and the
+        // int32 biases (the panel's first row).
         const char* panel = panel_at(n0);
+        const mbv2_qu8_requant requant = *rq;
+        const __m512i bias[2] = {Q::load_i32(panel), Q::load_i32(panel + 4 * Q::kLanes)};
         for_live_rows(sums, rows, [&](auto& part, size_t r) {
-          for (size_t v = 0; v < 2; v++) {  // the int32 biases: the panel's first row
-            const __m512i bias = Q::load_i32(panel + 4 * v * Q::kLanes);
-            Q::store_i32(part[0][v], _mm512_add_epi32(Q::load_i32(part[0][v]), bias));
-          }
-          requantize_rows<Q, kBlock>(part, panel, *rq, i + r, n0, nn, c, c_stride);
+          for (size_t v = 0; v < 2; v++) Q::store_i32(part[0][v], _mm512_add_epi32(Q::load_i32(part[0][v]), bias[v]));
+          requantize_rows<Q, kBlock>(part, panel, requant, i + r, n0, nn, c, c_stride);
         });
       },
       [&](size_t n0) {
