@@ -76,18 +76,20 @@ Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const In
   plan.steps.erase(std::remove_if(plan.steps.begin(), plan.steps.end(),
                                   [](const Step& s) { return s.kind == Step::kAddHalves; }),
                    plan.steps.end());
-  size_t out[2] = {0, 0}, ring = 0, tile = 0;
+  size_t out[2] = {0, 0}, ring = 0, tile = 0, runs = 0;
   for (size_t i = 0; i < spec.blocks.size(); i++) {
     const BlockSpec& b = spec.blocks[i];
     BlockGeometry& g = plan.blocks[i];
     g.half = 0;
     g.tile_rows = int8_tile_rows(g);
     g.slice = g.chunk = b.hidden();
+    g.expand_runs = b.has_expand() && g.tile_rows > 1 && 2 * g.w <= net.ks.gemm_block_rows;
     plan.layers[i + 1].chunk = b.hidden();
     plan.layers[i + 1].kernels = int8_block_kernels(b, net.ks);
     out[i % 2] = std::max(out[i % 2], g.ho * g.wo * qstride(b.cout));
     ring = std::max(ring, ring_slots(g.tile_rows, b.stride) * (g.w + 2) * qstride(b.hidden()));
     tile = std::max(tile, g.tile_rows * g.wo * qstride(b.hidden()));
+    if (g.expand_runs) runs = std::max(runs, ring_slots(g.tile_rows, b.stride) * g.w * qstride(b.hidden()));
   }
   plan.layers[0].kernels.emplace_back(net.ks.quantize.name);  // the float32 stem, then its uint8 output
   const size_t head = spec.blocks.size() + 1;
@@ -109,7 +111,8 @@ Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const In
   q.scratch = q.even + align64(out[0]);
   q.ring = 0;
   q.tile = q.ring + align64(ring);
-  q.stem_row = q.tile + align64(tile);
+  q.runs = q.tile + align64(tile);
+  q.stem_row = q.runs + align64(runs);
   q.head_rows = q.stem_row + align64(plan.blocks[0].w * spec.stem * sizeof(float));
   q.head_sums = q.head_rows + align64(kHeadRows * qstride(spec.last));
   q.member_stride = q.head_sums + align64(spec.last * sizeof(int32_t));
@@ -161,12 +164,26 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
     const PackedQConv& e = block.expand;
     net.ks.gemm.fn(g.w, e.n, e.k, in + iy * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant, dst, hs);
   };
+  // A run of consecutive rows in one GEMM where the geometry says so (expand_runs, as
+  // TensorSource::produce_rows does for float blocks), into the member's run buffer, then
+  // each row into its slot.
+  uint8_t* runs = reinterpret_cast<uint8_t*>(mine + plan.q.runs);
+  auto produce_rows = [&](size_t first, size_t n, uint8_t* const* dsts) {
+    if (!g.expand_runs || n == 1) {
+      for (size_t k = 0; k < n; k++) produce(first + k, dsts[k]);
+      return;
+    }
+    const PackedQConv& e = block.expand;
+    net.ks.gemm.fn(n * g.w, e.n, e.k, in + first * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant,
+                   runs, hs);
+    for (size_t k = 0; k < n; k++) std::copy_n(runs + k * g.w * hs, g.w * hs, dsts[k]);
+  };
   const auto& dw = net.ks.dwconv(b.stride);
   const PackedQConv& p = block.project;
   mbv2_qu8_requant rq = p.requant;
   for (size_t oy = begin; oy < end; oy += g.tile_rows) {
     const RowRange rows{oy, std::min(oy + g.tile_rows, end)};
-    ring.fill(rows, produce);
+    ring.fill_runs(rows, produce_rows);
     for (size_t y = rows.begin; y < rows.end; y++) {
       const uint8_t* taps[3] = {ring.tap_row(y, 0), ring.tap_row(y, 1), ring.tap_row(y, 2)};
       dw.fn(g.wo, b.hidden(), taps, hs, block.depthwise.panel(0), block.depthwise.panel_stride,

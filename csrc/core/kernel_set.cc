@@ -267,6 +267,7 @@ QKernelSet select_qkernels(const std::string& requested) {
   if (!ks.gemm.fn || !ks.dwconv3x3s1.fn || !ks.dwconv3x3s2.fn || !ks.quantize.fn) {
     throw Error(Status::kInternal, "registry-int8.inc lacks a kernel for ISA " + isa);
   }
+  if (isa == "amx") ks.gemm_block_rows = 32;
   return ks;
 }
 

@@ -51,6 +51,7 @@ struct QKernelSet {
   Ukernel<mbv2_qu8_dwconv3x3s1_ukernel_fn> dwconv3x3s1;
   Ukernel<mbv2_qu8_dwconv3x3s2_ukernel_fn> dwconv3x3s2;
   Ukernel<mbv2_qu8_quantize_ukernel_fn> quantize;  // the float32 stem's output to block 0's uint8 input
+  size_t gemm_block_rows = 1;  // as KernelSet::expand_block_rows: 32 on AMX
 
   const Ukernel<mbv2_qu8_dwconv3x3s1_ukernel_fn>& dwconv(size_t stride) const {
     return stride == 1 ? dwconv3x3s1 : dwconv3x3s2;

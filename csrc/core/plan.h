@@ -37,12 +37,12 @@ struct ArenaLayout {
 // start; the float32 parts (the image at x, pooled, the Dense layers) stay in
 // ArenaLayout. Block i writes its uint8 output at `even` when i is even, else
 // at `odd`. Each team member's scratch is at scratch + member * member_stride,
-// holding its ring, depthwise tile, one float32 stem row, and the head's
-// uint8 rows and int32 channel sums.
+// holding its ring, depthwise tile, expand runs' rows (AMX), one float32 stem
+// row, and the head's uint8 rows and int32 channel sums.
 struct Int8Arena {
   size_t even = 0, odd = 0;
   size_t scratch = 0, member_stride = 0;
-  size_t ring = 0, tile = 0, stem_row = 0, head_rows = 0, head_sums = 0;
+  size_t ring = 0, tile = 0, runs = 0, stem_row = 0, head_rows = 0, head_sums = 0;
 };
 
 // One step of an image: ThreadPool::run runs a step's shares at once, and a
