@@ -83,7 +83,7 @@ Plan make_int8_plan(const NetworkSpec& spec, const KernelSet& float_ks, const In
     g.half = 0;
     g.tile_rows = int8_tile_rows(g);
     g.slice = g.chunk = b.hidden();
-    g.expand_runs = b.has_expand() && g.tile_rows > 1 && 2 * g.w <= net.ks.gemm_block_rows;
+    g.expand_runs = expands_in_runs(b, g, net.ks.gemm_block_rows);
     plan.layers[i + 1].chunk = b.hidden();
     plan.layers[i + 1].kernels = int8_block_kernels(b, net.ks);
     out[i % 2] = std::max(out[i % 2], g.ho * g.wo * qstride(b.cout));
@@ -149,6 +149,12 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
   // ReLU6 top of any int8 conv's requantization (ukernels.h, quantize).
   const float stem_inv = static_cast<float>(1.0 / net.stem_out.scale);
   const float stem_hi = requant_for(net.stem_out, true).hi;
+  // Rows first .. first + n - 1 of the expand conv, n * w pixels in one GEMM (the input rows are consecutive).
+  auto expand = [&](size_t first, size_t n, uint8_t* dst) {
+    const PackedQConv& e = block.expand;
+    net.ks.gemm.fn(n * g.w, e.n, e.k, in + first * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant, dst,
+                   hs);
+  };
   auto produce = [&](size_t iy, uint8_t* dst) {
     if (i == 0) {  // t = 1: the stem's row is the depthwise input (Int8Network: block 0 only)
       stem_rows.produce(iy, 0, spec.stem, stem_row);
@@ -161,8 +167,7 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
       }
       return;
     }
-    const PackedQConv& e = block.expand;
-    net.ks.gemm.fn(g.w, e.n, e.k, in + iy * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant, dst, hs);
+    expand(iy, 1, dst);
   };
   // A run of consecutive rows in one GEMM where the geometry says so (expand_runs, as
   // TensorSource::produce_rows does for float blocks), into the member's run buffer, then
@@ -173,9 +178,7 @@ void run_int8_block(const Plan& plan, const NetworkSpec& spec, const KernelSet& 
       for (size_t k = 0; k < n; k++) produce(first + k, dsts[k]);
       return;
     }
-    const PackedQConv& e = block.expand;
-    net.ks.gemm.fn(n * g.w, e.n, e.k, in + first * g.w * cin_s, cin_s, e.panel(0), e.panel_stride, &e.requant,
-                   runs, hs);
+    expand(first, n, runs);
     for (size_t k = 0; k < n; k++) std::copy_n(runs + k * g.w * hs, g.w * hs, dsts[k]);
   };
   const auto& dw = net.ks.dwconv(b.stride);

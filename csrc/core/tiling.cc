@@ -113,8 +113,12 @@ BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const Ke
   const ConvAxis rows = conv_rows(h, spec.stride, spec.pad), cols = conv_cols(w, spec.stride, spec.pad);
   BlockGeometry g{h, w, rows.out, cols.out, rows.pad_before, cols.pad_before, 0, 0, 0};
   choose_tiling(spec, ks, g);
-  g.expand_runs = spec.has_expand() && g.tile_rows > 1 && 2 * g.w <= ks.expand_block_rows;
+  g.expand_runs = expands_in_runs(spec, g, ks.expand_block_rows);
   return g;
+}
+
+bool expands_in_runs(const BlockSpec& spec, const BlockGeometry& g, size_t block_rows) {
+  return spec.has_expand() && g.tile_rows > 1 && 2 * g.w <= block_rows;
 }
 
 size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {

@@ -55,6 +55,10 @@ BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const Ke
 size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g);
 // Depthwise output of one chunk for a tile: tile_rows x wo pixels x chunk channels.
 size_t tile_floats(const BlockGeometry& g);
+// BlockGeometry::expand_runs, for an expand kernel of `block_rows`
+// (KernelSet::expand_block_rows, QKernelSet::gemm_block_rows) and the tiling
+// chosen (the int8 blocks tile their own way).
+bool expands_in_runs(const BlockSpec& spec, const BlockGeometry& g, size_t block_rows);
 // Where an expand_runs block's GEMM writes a run: the ring's rows of one
 // slice without their padding columns (0 for the other blocks).
 size_t run_floats(const BlockSpec& spec, const BlockGeometry& g);
