@@ -99,23 +99,25 @@ def test_head_rowsum(kernel, nc_class, m):
     assert (pre < 0).any() and (pre > 6).any(), "inputs too tame: ReLU6 never clamps"
 
 
+@pytest.mark.parametrize("out_rows", [1, 2, 3])
 @pytest.mark.parametrize("wo", [1, 4, 7, 8, 9, 14, 15, 16, 17, 31, 56])
 @pytest.mark.parametrize("c_class", ["equal", "multiple", "below", "above", "half", "one"])
 @pytest.mark.parametrize("kernel", simd_kernels("dwconv3x3s1", "dwconv3x3s2"))
-def test_dwconv(kernel, c_class, wo):
+def test_dwconv(kernel, c_class, wo, out_rows):
     """Reads a channel slice of a wider ring row (pixel stride > channels) and writes a strided tile.
-    Rows around both pixel groups (8; 16 for AVX-512 at stride 1): less than one, one, one and
-    a pixel, one pixel short of two, and the network's 14 and 56."""
+    Rows around both pixel groups (8; 16 for AVX-512 on a lone row at stride 1): less than one,
+    one, one and a pixel, one pixel short of two, and the network's 14 and 56. One, two and three
+    output rows: AVX-512 computes rows in pairs, then the last one alone (KernelSet::dwconv_rows)."""
     channels, stride = channel_classes(kernel["nr"])[c_class], 1 if kernel["op"] == "dwconv3x3s1" else 2
-    rng = np.random.default_rng(wo * 100 + channels)
-    rows = _f32(rng, (3, (wo - 1) * stride + 3, channels + 4), 1.5, 1.0)
+    rng = np.random.default_rng(wo * 100 + channels + 10000 * (out_rows - 1))
+    rows = _f32(rng, ((out_rows - 1) * stride + 3, (wo - 1) * stride + 3, channels + 4), 1.5, 1.0)
     w, b = _f32(rng, (channels, 3, 3), 0.8), _f32(rng, (channels,), 2.0, 1.0)
-    out = np.full((wo, channels + 2), -7.0, np.float32)
+    out = np.full((out_rows, wo, channels + 2), -7.0, np.float32)
     got = assert_matches_twin(kernel["name"], kernel["op"],
                               lambda k: _test_hooks.ukernel_dwconv(k, rows, w, b, out, channels))
-    assert (got[:, channels:] == -7).all()
+    assert (got[..., channels:] == -7).all()
     if wo * channels >= 56:
-        assert_clamp_binds(got[:, :channels])
+        assert_clamp_binds(got[..., :channels])
 
 
 @pytest.mark.parametrize("wo", [1, 7, 8, 13, 112])

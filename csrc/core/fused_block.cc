@@ -36,7 +36,8 @@ void FusedBlock::run(RowRange rows) {
 }
 
 // Step 2 of the fused algorithm for the ring's slice: per chunk of hidden
-// channels, depthwise every row of the tile into the depthwise tile, then
+// channels, depthwise every row of the tile into the depthwise tile (one
+// kernel call, which may compute rows in pairs), then
 // straight into the projection of the whole tile (one GEMM of tile rows x wo
 // pixels) while the depthwise output is in cache. The block's first chunk
 // starts the output rows from bias and residual (a second half's partial sum
@@ -48,11 +49,10 @@ void FusedBlock::depthwise_project_tile(RowRange tile, size_t c0, size_t cs, con
   for (size_t c = c0; c < c0 + cs; c += g_.chunk) {
     const size_t cc = std::min(g_.chunk, c0 + cs - c);
     const float* dw_panels = block_.depthwise.panels.data() + c / dw.nr * block_.depthwise.panel_stride;
-    for (size_t oy = tile.begin; oy < tile.end; oy++) {
-      const float* taps[3];
-      for (size_t ky = 0; ky < 3; ky++) taps[ky] = ring_.tap_row(oy, ky) + (c - c0);
-      dw.fn(g_.wo, cc, taps, ring_.pixel_stride(), dw_panels, tile_ + (oy - tile.begin) * g_.wo * cc, cc);
-    }
+    const size_t rows = tile.end - tile.begin, inputs = ring_slots(rows, block_.spec.stride);
+    const float* taps[Ring<float>::kMaxSlots];
+    for (size_t i = 0; i < inputs; i++) taps[i] = ring_.tap_row(tile.begin, i) + (c - c0);
+    dw.fn(g_.wo, cc, taps, ring_.pixel_stride(), dw_panels, tile_, cc, rows, g_.wo * cc);
     const bool first = c == hidden_.begin, whole = hidden_.begin == 0;
     const float* bias = first && whole ? project.bias.data() : nullptr;
     const float* start = !first ? out : whole ? residual : nullptr;

@@ -248,6 +248,7 @@ KernelSet select_kernels(const std::string& requested) {
       throw Error(Status::kInternal, "registry.inc lists no '" + std::string(op) + "' kernel for ISA " + isa);
     }
   }
+  if (isa == "avx512") ks.dwconv_rows = 2;
   return ks;
 }
 

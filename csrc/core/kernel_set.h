@@ -29,6 +29,10 @@ struct KernelSet {
   // 14-pixel row used a fraction of the tiles' work; the others work in row
   // tiles of a few rows.
   size_t expand_block_rows = 1;
+  // Output rows the depthwise kernel computes in one pass, its input rows
+  // loaded once for all of them (ukernels/x86-dwconv.h, dw_rows): 2 on
+  // AVX-512. The wide-row blocks take tiles of as many rows (core/tiling.h).
+  size_t dwconv_rows = 1;
   Ukernel<mbv2_expand_ukernel_fn> expand;
   Ukernel<mbv2_dwconv3x3s1_ukernel_fn> dwconv3x3s1;
   Ukernel<mbv2_dwconv3x3s2_ukernel_fn> dwconv3x3s2;

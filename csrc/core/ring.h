@@ -84,14 +84,17 @@ class Ring {
 
   // The pixel under tap (ky, kx = 0) of output pixel 0 of row oy: SAME padding
   // with nothing before the input starts the taps one column later.
+  // tap_row(oy, i) for i >= 3 is input row i of a tile starting at row oy
+  // (the depthwise kernels take a tile's rows at once).
   const T* tap_row(size_t oy, size_t ky) const { return slot(oy * stride_ + ky) + (1 - g_.pad_left) * cs_; }
   size_t pixel_stride() const { return cs_; }
 
- private:
   // At most (kTilePixels - 1) x 2 + 3 (core/tiling.h): a tile has at most
   // kTilePixels rows.
   static constexpr size_t kMaxSlots = 257;
   static_assert(ring_slots(kTilePixels, 2) <= kMaxSlots, "a tile of kTilePixels rows must fit the ring's slots");
+
+ private:
 
   T* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
 

@@ -54,9 +54,10 @@ size_t scale_budget(const KernelSet& ks, size_t floats) {
   return ks.isa == "avx2" ? floats * 3 / 2 : floats;
 }
 
-size_t choose_chunk(const BlockSpec& spec, size_t wo, size_t nr, size_t budget) {
-  const size_t fixed = wo * spec.cout;
-  const size_t per_channel = wo + spec.cout;
+// Hidden channels per chunk for a tile of `pixels` output pixels.
+size_t choose_chunk(const BlockSpec& spec, size_t pixels, size_t nr, size_t budget) {
+  const size_t fixed = pixels * spec.cout;
+  const size_t per_channel = pixels + spec.cout;
   const size_t fit = fixed < budget ? round_down((budget - fixed) / per_channel, nr) : 0;
   const size_t all = (spec.hidden() + nr - 1) / nr * nr;
   return std::min(std::max(fit, nr), all);
@@ -84,9 +85,9 @@ size_t chunk_granule(const BlockSpec& spec, const KernelSet& ks) {
 void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g) {
   const size_t hidden = spec.hidden(), chunk_nr = chunk_granule(spec, ks);
   if (g.wo > kShortRow) {
-    g.tile_rows = 1;
+    g.tile_rows = std::min(g.ho, ks.dwconv_rows);
     g.slice = hidden;
-    g.chunk = choose_chunk(spec, g.wo, chunk_nr, scale_budget(ks, wide_budget_floats()));
+    g.chunk = choose_chunk(spec, g.tile_rows * g.wo, chunk_nr, scale_budget(ks, wide_budget_floats()));
     return;
   }
   g.tile_rows = std::min(g.ho, (kTilePixels + g.wo - 1) / g.wo);

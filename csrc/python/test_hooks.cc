@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <optional>
+#include <vector>
 #include <string>
 #include <utility>
 
@@ -144,7 +145,8 @@ py::array_t<float> ukernel_gemm(const std::string& name, const py::object& a, co
   return acc;
 }
 
-// rows (3, input pixels, pixel stride); w (channels, 3, 3); out (wo, >= channels).
+// rows ((out rows - 1) * stride + 3, input pixels, pixel stride); w (channels, 3, 3);
+// out (out rows, wo, >= channels).
 py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& rows, const py::object& w,
                                   const py::object& b, const py::object& out, size_t channels) {
   const auto [ks, op] = find_ukernel(name);
@@ -152,14 +154,18 @@ py::array_t<float> ukernel_dwconv(const std::string& name, const py::object& row
   const auto& dw = ks.dwconv(op == "dwconv3x3s1" ? 1 : 2);
   const size_t stride = op == "dwconv3x3s1" ? 1 : 2;
   const FloatArray in = as_float32(rows, "rows");
-  py::array_t<float> result = copy_of(out, "out", 2);
+  py::array_t<float> result = copy_of(out, "out", 3);
   const PackedConv conv = pack_for_hook(w, b, dw.nr, true);
-  const size_t wo = result.shape(0), in_stride = in.ndim() == 3 ? in.shape(2) : 0;
-  require(in.ndim() == 3 && in.shape(0) == 3 && size_t(in.shape(1)) >= (wo - 1) * stride + 3 &&
-              channels <= in_stride && channels <= conv.n && size_t(result.shape(1)) >= channels,
-          "dwconv: rows must be (3, >= (wo - 1) * stride + 3, >= channels), out (wo, >= channels)");
-  const float* row_ptrs[3] = {in.data(), in.data() + in.shape(1) * in_stride, in.data() + 2 * in.shape(1) * in_stride};
-  dw.fn(wo, channels, row_ptrs, in_stride, conv.panels.data(), result.mutable_data(), result.shape(1));
+  const size_t out_rows = result.shape(0), wo = result.shape(1), in_stride = in.ndim() == 3 ? in.shape(2) : 0;
+  require(in.ndim() == 3 && out_rows >= 1 && size_t(in.shape(0)) == (out_rows - 1) * stride + 3 &&
+              size_t(in.shape(1)) >= (wo - 1) * stride + 3 && channels <= in_stride && channels <= conv.n &&
+              size_t(result.shape(2)) >= channels,
+          "dwconv: rows must be ((out rows - 1) * stride + 3, >= (wo - 1) * stride + 3, >= channels), "
+          "out (out rows, wo, >= channels)");
+  std::vector<const float*> row_ptrs(in.shape(0));
+  for (size_t i = 0; i < row_ptrs.size(); i++) row_ptrs[i] = in.data() + i * in.shape(1) * in_stride;
+  dw.fn(wo, channels, row_ptrs.data(), in_stride, conv.panels.data(), result.mutable_data(), result.shape(2),
+        out_rows, wo * result.shape(2));
   return result;
 }
 

@@ -152,12 +152,12 @@ inline float32x4_t dwconv3x3_4c(const float* i0, const float* i1, const float* i
   return vrelu6q_f32(vacc);
 }
 
-// Both depthwise kernels: 8-channel tiles outer, pixels inner, so a tile's 20
-// weight vectors stay in registers across the whole row. Only the last tile
-// may hold fewer than 8 channels; it takes the lane-exact path.
+// Both depthwise kernels, one output row: 8-channel tiles outer, pixels inner,
+// so a tile's 20 weight vectors stay in registers across the whole row. Only
+// the last tile may hold fewer than 8 channels; it takes the lane-exact path.
 template <size_t Stride>
-inline void dwconv3x3_relu6_8c(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
-                               const float* w, float* out, size_t out_pixel_stride) {
+inline void dwconv3x3_relu6_8c_row(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
+                                   const float* w, float* out, size_t out_pixel_stride) {
   constexpr size_t nr = 8;
   for (size_t c0 = 0; c0 < channels; c0 += nr, w += 10 * nr) {
     float32x4_t vk0123[10], vk4567[10];
@@ -186,6 +186,18 @@ inline void dwconv3x3_relu6_8c(size_t wo, size_t channels, const float* const* r
         vst1q_f32_upto(o + 4, dwconv3x3_4c(i0 + 4, i1 + 4, i2 + 4, in_pixel_stride, vk4567, load_hi), hi);
       }
     }
+  }
+}
+
+// The rows of a tile one at a time: with 20 weight registers of 32 there is no
+// room for a second row's accumulators.
+template <size_t Stride>
+inline void dwconv3x3_relu6_8c(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
+                               const float* w, float* out, size_t out_pixel_stride, size_t out_rows,
+                               size_t out_row_stride) {
+  for (size_t r = 0; r < out_rows; r++) {
+    dwconv3x3_relu6_8c_row<Stride>(wo, channels, rows + r * Stride, in_pixel_stride, w, out + r * out_row_stride,
+                                   out_pixel_stride);
   }
 }
 

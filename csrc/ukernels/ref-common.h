@@ -82,10 +82,10 @@ inline void project_acc(size_t m, size_t nc, size_t kc, const float* a, size_t a
 }
 
 // The depthwise 3x3 kernels differ only in how far one output pixel moves the
-// input window, so both twins instantiate this one loop.
+// input window, so both twins instantiate this one loop, an output row at a time.
 template <size_t NR, size_t Stride>
-inline void dwconv3x3_relu6(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
-                            const float* w, float* out, size_t out_pixel_stride) {
+inline void dwconv3x3_relu6_row(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
+                                const float* w, float* out, size_t out_pixel_stride) {
   for (size_t c0 = 0; c0 < channels; c0 += NR, w += 10 * NR) {
     const size_t cc = std::min(NR, channels - c0);
     for (size_t x = 0; x < wo; x++) {
@@ -99,6 +99,16 @@ inline void dwconv3x3_relu6(size_t wo, size_t channels, const float* const* rows
         out[x * out_pixel_stride + c0 + j] = relu6(acc);
       }
     }
+  }
+}
+
+template <size_t NR, size_t Stride>
+inline void dwconv3x3_relu6(size_t wo, size_t channels, const float* const* rows, size_t in_pixel_stride,
+                            const float* w, float* out, size_t out_pixel_stride, size_t out_rows,
+                            size_t out_row_stride) {
+  for (size_t r = 0; r < out_rows; r++) {
+    dwconv3x3_relu6_row<NR, Stride>(wo, channels, rows + r * Stride, in_pixel_stride, w, out + r * out_row_stride,
+                                    out_pixel_stride);
   }
 }
 

@@ -33,13 +33,17 @@ typedef void mbv2_project_ukernel_fn(size_t m, size_t nc, size_t kc, const float
                                      const float* w, size_t w_panel_stride, const float* bias, const float* src,
                                      float* c, size_t c_stride);
 
-// Depthwise 3x3 + bias + ReLU6 for one output row of `wo` pixels and `channels`
-// channels. rows[ky] points at the input pixel under tap (ky, kx = 0) of output
-// pixel 0, channel 0 of the chunk; input pixels lie in_pixel_stride apart (the
-// full hidden width), so the kernel reads a channel slice of the ring buffer.
+// Depthwise 3x3 + bias + ReLU6 for `out_rows` output rows of `wo` pixels and
+// `channels` channels, row r written at out + r * out_row_stride. rows[i]
+// points at input row i of the tile, at the pixel under tap (ky = i, kx = 0) of
+// output pixel 0, channel 0 of the chunk: (out_rows - 1) * stride + 3 rows, so
+// output row r reads rows[r * stride + ky]. Input pixels lie in_pixel_stride
+// apart (the full hidden width), so the kernel reads a channel slice of the
+// ring buffer. A kernel may compute several output rows at once, each input
+// row loaded once for all of them (KernelSet::dwconv_rows).
 typedef void mbv2_dwconv3x3s1_ukernel_fn(size_t wo, size_t channels, const float* const* rows,
                                          size_t in_pixel_stride, const float* w, float* out,
-                                         size_t out_pixel_stride);
+                                         size_t out_pixel_stride, size_t out_rows, size_t out_row_stride);
 typedef mbv2_dwconv3x3s1_ukernel_fn mbv2_dwconv3x3s2_ukernel_fn;
 
 // One row of an NCHW image into the stem's padded NHWC row: row[0..3) and

@@ -273,23 +273,26 @@ INSTANTIATE_TEST_SUITE_P(Neon, ProjectTest, cases(neon().project), case_name<mbv
 // ---- depthwise 3x3, stride 1 and 2 --------------------------------------------
 
 // A channel slice starting at channel 2 of a wider ring row (in_pixel_stride >
-// channels), written into a wider tile.
+// channels), written into a wider tile of two output rows.
 template <size_t Stride>
 void check_dwconv(const Kernel<mbv2_dwconv3x3s1_ukernel_fn>& kernel,
                   const Kernel<mbv2_dwconv3x3s1_ukernel_fn>& twin, Channels channels) {
   Data data(10 + Stride);
   std::vector<float> all_out;
   for_each_row_shape(channels, kernel.nr, [&](size_t cc, size_t wo) {
+    constexpr size_t kOutRows = 2, kInRows = (kOutRows - 1) * Stride + 3;
     const size_t c0 = 2, in_pixel_stride = cc + 5, out_pixel_stride = cc + 3;
-    const size_t row_floats = ((wo - 1) * Stride + 3) * in_pixel_stride;
-    const auto input = data.uniform(3 * row_floats, -2.0f, 2.0f);
-    const float* rows[3] = {input.data() + c0, input.data() + row_floats + c0, input.data() + 2 * row_floats + c0};
+    const size_t row_floats = ((wo - 1) * Stride + 3) * in_pixel_stride, out_row = wo * out_pixel_stride;
+    const auto input = data.uniform(kInRows * row_floats, -2.0f, 2.0f);
+    const float* rows[kInRows];
+    for (size_t i = 0; i < kInRows; i++) rows[i] = input.data() + i * row_floats + c0;
     const auto weight = data.uniform(cc * 9, -0.8f, 0.8f);
     const auto bias = data.bias(cc);
-    const auto out = run_both(kernel, twin, std::vector<float>(wo * out_pixel_stride, kUntouched),
+    const auto out = run_both(kernel, twin, std::vector<float>(kOutRows * out_row, kUntouched),
                               [&](const auto& k, float* o) {
                                 const PackedConv w = pack(weight, bias, {cc, 3, 3}, k.nr, true);
-                                k.fn(wo, cc, rows, in_pixel_stride, w.panels.data(), o, out_pixel_stride);
+                                k.fn(wo, cc, rows, in_pixel_stride, w.panels.data(), o, out_pixel_stride, kOutRows,
+                                     out_row);
                               });
     all_out.insert(all_out.end(), out.begin(), out.end());
   });
