@@ -331,14 +331,15 @@ void Model::run_block(const Plan& plan, const ImageJob& job, size_t i, Share sha
     return;
   }
   FusedBlock rows = fused({0, hidden}, block_out(plan, arena, i));
-  if (g.tile_rows > 1) {
-    // Tiles of short rows: a band each, since a tile split further would
-    // expand its halo rows again for every slice of hidden channels.
+  if (g.banded) {
     const auto [begin, end] = share.band(g.ho);
     if (begin < end) rows.run({begin, end});
     return;
   }
-  share.claim(g.ho, [&](size_t begin, size_t end) { rows.run({begin, end}); });
+  // Wide rows: whole tiles claimed, so the depthwise keeps its row pairs.
+  share.claim((g.ho + g.tile_rows - 1) / g.tile_rows, [&](size_t t0, size_t t1) {
+    rows.run({t0 * g.tile_rows, std::min(t1 * g.tile_rows, g.ho)});
+  });
 }
 
 void Model::run_add_halves(const Plan& plan, const ImageJob& job, size_t i, Share share) const {

@@ -91,6 +91,7 @@ void choose_tiling(const BlockSpec& spec, const KernelSet& ks, BlockGeometry& g)
     return;
   }
   g.tile_rows = std::min(g.ho, (kTilePixels + g.wo - 1) / g.wo);
+  g.banded = true;
   const size_t granule = slice_granule(ks);
   if (g.tile_rows == g.ho && hidden >= 2 * granule) g.half = round_down(hidden / 2, granule);
   const size_t ring_pixels = ring_slots(g.tile_rows, spec.stride) * (g.w + 2);
@@ -119,7 +120,7 @@ BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const Ke
 }
 
 bool expands_in_runs(const BlockSpec& spec, const BlockGeometry& g, size_t block_rows) {
-  return spec.has_expand() && g.tile_rows > 1 && 2 * g.w <= block_rows;
+  return spec.has_expand() && g.banded && 2 * g.w <= block_rows;
 }
 
 size_t ring_floats(const BlockSpec& spec, const BlockGeometry& g) {

@@ -35,6 +35,10 @@ struct BlockGeometry {
   // input rows (their halo), 9 in all instead of 7. Every thread count runs
   // the same halves, so results stay the same bits.
   size_t half = 0;
+  // Short-row tiles, split between threads in fixed bands of rows: a tile
+  // split further would expand its halo rows again for every slice of hidden
+  // channels. Wide-row tiles are claimed one at a time instead.
+  bool banded = false;
   // The ring's rows are expanded a run of consecutive rows at a time, in one
   // GEMM (TensorSource::produce_rows): tiled rows of at most half the expand
   // kernel's row block (KernelSet::expand_block_rows).
