@@ -95,7 +95,6 @@ class Ring {
   static_assert(ring_slots(kTilePixels, 2) <= kMaxSlots, "a tile of kTilePixels rows must fit the ring's slots");
 
  private:
-
   T* slot(size_t padded) const { return buffer_ + padded % slots_ * (g_.w + 2) * cs_; }
 
   const BlockGeometry& g_;

@@ -48,10 +48,10 @@ struct BlockGeometry {
 // Wide rows stream as many output rows at a time as the depthwise kernel
 // computes at once (tile_rows = KernelSet::dwconv_rows: 1, or 2 on AVX-512)
 // with every hidden channel in the ring, each expanded row produced once and
-// kept for the next rows. Short rows (the 7- and 14-wide late blocks) are tiled: a tile of
-// several output rows is computed one slice of hidden channels at a time, so
-// each slice's expand, depthwise and projection weights are read once per
-// tile rather than once per 7-pixel row.
+// kept for the next rows. Short rows (the 7- and 14-wide late blocks) are
+// tiled: a tile of several output rows is computed one slice of hidden
+// channels at a time, so each slice's expand, depthwise and projection
+// weights are read once per tile rather than once per 7-pixel row.
 // The block pads as spec.pad says (conv_rows, conv_cols).
 BlockGeometry block_geometry(const BlockSpec& spec, size_t h, size_t w, const KernelSet& ks);
 

@@ -7,9 +7,9 @@
 #include <pybind11/stl.h>
 
 #include <optional>
-#include <vector>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/kernel_set.h"
 #include "core/packing.h"

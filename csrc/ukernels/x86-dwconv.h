@@ -73,7 +73,8 @@ inline void dwconv3x3_pixels(const float* const (&in)[(R - 1) * Stride + 3], siz
         const size_t ky = iy - r * Stride;
 #pragma GCC unroll 16
         for (size_t p = 0; p < P; p++) {
-          if (j >= p * Stride && j - p * Stride < 3) acc[r][p] = S::fmadd(v, taps(1 + ky * 3 + (j - p * Stride)), acc[r][p]);
+          if (j < p * Stride || j - p * Stride >= 3) continue;
+          acc[r][p] = S::fmadd(v, taps(1 + ky * 3 + (j - p * Stride)), acc[r][p]);
         }
       }
     }
